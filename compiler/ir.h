@@ -1,0 +1,108 @@
+/* ir.h - the graph IR: an SSA dataflow graph of tensor primitives with
+ * fully static shapes.
+ *
+ * Every node defines exactly one value, named by its index; a node's inputs
+ * are indices of earlier nodes, so the node array is a topological order.
+ * Constructors only record the graph (shape inference included); passes read
+ * and rewrite it, and ir_verify checks it after each one. */
+#ifndef NASC_IR_H
+#define NASC_IR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "arena.h"
+#include "diag.h"
+
+typedef enum IrOp {
+#define X(e, name, min_in, max_in) IR_##e,
+#include "prims.def"
+#undef X
+	IR_OP_COUNT
+} IrOp;
+
+typedef enum IrDtype { DT_F32, DT_I64 } IrDtype;
+
+enum { IR_MAX_RANK = 4 };
+
+typedef struct IrShape {
+	int rank;
+	int64_t d[IR_MAX_RANK];
+} IrShape;
+
+/* Attributes; each op reads the fields its row in ir.c documents. */
+typedef struct IrAttr {
+	int kh, kw, stride, pad, dilation, groups; /* conv2d, pools */
+	bool count_pad;                            /* avg_pool */
+	int shift;                                 /* shift */
+	int row;                                   /* mixed: the edge's alpha row */
+	double scale;                              /* scale */
+	double eps, momentum;                      /* batch_norm */
+} IrAttr;
+
+/* What a WEIGHT tensor is, which decides its initialization. */
+typedef enum IrWeightKind {
+	W_NONE,
+	W_CONV,       /* Kaiming-uniform, as PyTorch's default */
+	W_LINEAR,
+	W_BIAS,       /* uniform(+-1/sqrt(fan_in)), as PyTorch's conv and linear bias */
+	W_BN_GAMMA,   /* ones */
+	W_BN_BETA,    /* zeros */
+} IrWeightKind;
+
+typedef struct IrNode {
+	IrOp op;
+	int *in;
+	int nin;
+	IrShape shape;
+	IrDtype dtype;
+	IrAttr at;
+	IrWeightKind wkind;     /* WEIGHT */
+	const char *name;       /* WEIGHT, ALPHA: the tensor's name in state files */
+	const char *scope;      /* where it came from, e.g. cells.3.edges.5.sep_conv_3x3 */
+	Loc loc;                /* the spec text it was expanded from */
+} IrNode;
+
+typedef struct IrGraph {
+	Arena *arena;
+	IrNode *node;
+	int n, cap;
+	int input, labels, logits, loss;  /* -1 until set */
+} IrGraph;
+
+typedef struct IrPrimInfo {
+	const char *name;
+	int min_in, max_in;
+	/* Infer the output shape from the inputs and attributes; on failure
+	 * write a reason into err and return false. */
+	bool (*infer)(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen);
+	/* Multiply-add FLOPs (2 per multiply-add) per sample, 0 for ops that
+	 * only move or scale data. */
+	int64_t (*flops)(const IrGraph *g, const IrNode *n);
+} IrPrimInfo;
+
+extern const IrPrimInfo ir_prims[IR_OP_COUNT];
+
+void ir_init(IrGraph *g, Arena *a);
+/* Append a node.  Returns its index, or -1 with a reason in err when the
+ * shapes do not fit together (nothing is appended then). */
+int ir_add(IrGraph *g, IrOp op, const int *in, int nin, const IrAttr *at,
+	   const char *scope, Loc loc, char *err, size_t errlen);
+/* A leaf of a given shape. */
+int ir_leaf(IrGraph *g, IrOp op, IrShape shape, IrDtype dt, const char *name,
+	    const char *scope, Loc loc);
+
+int64_t ir_numel(IrShape s);
+bool ir_shape_eq(IrShape a, IrShape b);
+/* "16x28x28", without the batch dimension when skip_batch is set. */
+const char *ir_shape_str(Arena *a, IrShape s, bool skip_batch);
+IrShape ir_shape4(int64_t n, int64_t c, int64_t h, int64_t w);
+
+/* Check every invariant the passes rely on; print what is wrong to `out` and
+ * return the number of problems. */
+int ir_verify(const IrGraph *g, FILE *out);
+/* The IR as text, one value per line. */
+void ir_dump(FILE *out, const IrGraph *g);
+
+#endif

@@ -1,0 +1,35 @@
+# tests/tap.sh - the few lines of TAP the shell tests need.  Source it, call
+# `check DESCRIPTION COMMAND...` or `ok`/`not_ok`, and end with `tap_done`.
+tap_n=0
+tap_failed=0
+
+ok() {
+	tap_n=$((tap_n + 1))
+	echo "ok $tap_n - $*"
+}
+
+not_ok() {
+	tap_n=$((tap_n + 1))
+	tap_failed=$((tap_failed + 1))
+	echo "not ok $tap_n - $*"
+}
+
+# diag TEXT: a TAP comment, one line per input line
+diag() {
+	printf '%s\n' "$*" | sed 's/^/# /'
+}
+
+check() {
+	desc=$1
+	shift
+	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+
+tap_done() {
+	echo "1..$tap_n"
+	[ "$tap_failed" -eq 0 ]
+}
+
+# A fresh scratch folder, removed on exit.
+tap_tmp=$(mktemp -d "${TMPDIR:-/tmp}/nasc-test.XXXXXX")
+trap 'rm -rf "$tap_tmp"' EXIT
