@@ -97,15 +97,20 @@ char *arena_printf(Arena *a, const char *fmt, ...)
 	return d;
 }
 
+void *arena_grow(Arena *a, void *v, int n, int *cap, size_t elem)
+{
+	if (n < *cap)
+		return v;
+	int ncap = *cap ? *cap * 2 : 8;
+	void *nv = arena_array(a, (size_t)ncap, elem);
+	if (n)
+		memcpy(nv, v, (size_t)n * elem);
+	*cap = ncap;
+	return nv;
+}
+
 void ptrvec_push(Arena *a, PtrVec *pv, void *p)
 {
-	if (pv->n == pv->cap) {
-		int cap = pv->cap ? pv->cap * 2 : 8;
-		void **v = arena_array(a, (size_t)cap, sizeof *v);
-		if (pv->n)
-			memcpy(v, pv->v, (size_t)pv->n * sizeof *v);
-		pv->v = v;
-		pv->cap = cap;
-	}
+	pv->v = arena_grow(a, pv->v, pv->n, &pv->cap, sizeof *pv->v);
 	pv->v[pv->n++] = p;
 }

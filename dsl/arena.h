@@ -27,8 +27,12 @@ char *arena_strdup(Arena *a, const char *s);
 char *arena_printf(Arena *a, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* A growable array of pointers, allocated from an arena.  Growing abandons
- * the old storage to the arena, which is fine at front-end sizes. */
+/* Room for one more element in the growable array v, which holds n
+ * elements of elem bytes in *cap slots: returns v, or a copy twice as large
+ * (the old storage is left to the arena, which is fine at front-end sizes). */
+void *arena_grow(Arena *a, void *v, int n, int *cap, size_t elem);
+
+/* A growable array of pointers, allocated from an arena. */
 typedef struct PtrVec {
 	void **v;
 	int n, cap;

@@ -60,54 +60,27 @@ Expr *ast_call(Arena *a, const char *name, Loc name_loc, ArgList args, Loc loc)
 
 void ast_list_push(Arena *a, Expr *list, Expr *x)
 {
-	if (list->u.list.n == list->u.list.cap) {
-		int cap = list->u.list.cap ? list->u.list.cap * 2 : 4;
-		Expr **v = arena_array(a, (size_t)cap, sizeof *v);
-		if (list->u.list.n)
-			memcpy(v, list->u.list.v, (size_t)list->u.list.n * sizeof *v);
-		list->u.list.v = v;
-		list->u.list.cap = cap;
-	}
+	list->u.list.v = arena_grow(a, list->u.list.v, list->u.list.n, &list->u.list.cap,
+				    sizeof *list->u.list.v);
 	list->u.list.v[list->u.list.n++] = x;
 	list->depth = max_int(list->depth, 1 + x->depth);
 }
 
 void ast_arg_push(Arena *a, ArgList *l, Arg arg)
 {
-	if (l->n == l->cap) {
-		int cap = l->cap ? l->cap * 2 : 4;
-		Arg *v = arena_array(a, (size_t)cap, sizeof *v);
-		if (l->n)
-			memcpy(v, l->v, (size_t)l->n * sizeof *v);
-		l->v = v;
-		l->cap = cap;
-	}
+	l->v = arena_grow(a, l->v, l->n, &l->cap, sizeof *l->v);
 	l->v[l->n++] = arg;
 }
 
 void ast_stmt_push(Arena *a, StmtList *l, Stmt *s)
 {
-	if (l->n == l->cap) {
-		int cap = l->cap ? l->cap * 2 : 8;
-		Stmt **v = arena_array(a, (size_t)cap, sizeof *v);
-		if (l->n)
-			memcpy(v, l->v, (size_t)l->n * sizeof *v);
-		l->v = v;
-		l->cap = cap;
-	}
+	l->v = arena_grow(a, l->v, l->n, &l->cap, sizeof *l->v);
 	l->v[l->n++] = s;
 }
 
 void ast_item_push(Arena *a, Spec *s, Item *it)
 {
-	if (s->nitems == s->cap) {
-		int cap = s->cap ? s->cap * 2 : 16;
-		Item **v = arena_array(a, (size_t)cap, sizeof *v);
-		if (s->nitems)
-			memcpy(v, s->items, (size_t)s->nitems * sizeof *v);
-		s->items = v;
-		s->cap = cap;
-	}
+	s->items = arena_grow(a, s->items, s->nitems, &s->cap, sizeof *s->items);
 	s->items[s->nitems++] = it;
 }
 

@@ -316,18 +316,9 @@ static Loc span(Loc a, Loc b)
 
 static void names_push(ParseCtx *ctx, NameList *l, const char *s, Loc loc)
 {
-	if (l->n == l->cap) {
-		int cap = l->cap ? l->cap * 2 : 4;
-		const char **v = arena_array(ctx->arena, (size_t)cap, sizeof *v);
-		Loc *locs = arena_array(ctx->arena, (size_t)cap, sizeof *locs);
-		if (l->n) {
-			memcpy(v, l->v, (size_t)l->n * sizeof *v);
-			memcpy(locs, l->locs, (size_t)l->n * sizeof *locs);
-		}
-		l->v = v;
-		l->locs = locs;
-		l->cap = cap;
-	}
+	int cap = l->cap;
+	l->v = arena_grow(ctx->arena, l->v, l->n, &cap, sizeof *l->v);
+	l->locs = arena_grow(ctx->arena, l->locs, l->n, &l->cap, sizeof *l->locs);
 	l->v[l->n] = s;
 	l->locs[l->n] = loc;
 	l->n++;
