@@ -74,6 +74,11 @@ static bool collect(Sema *s, int idx, CellStmts *out, int depth)
 			ok = false;
 			continue;
 		}
+		if (st->args.n == 0) {
+			diag_error(s->d, st->loc, "`%s` needs a value", st->head);
+			ok = false;
+			continue;
+		}
 		if (h == H_EDGE) {
 			if (!own_edges)
 				memset(&out->edges, 0, sizeof out->edges);

@@ -23,13 +23,8 @@ const char *value_str(Arena *a, const Value *v)
 	case V_INT:
 		return arena_printf(a, "%" PRId64, v->u.i);
 	case V_FLOAT: {
-		/* The shortest form that reads back the same. */
-		char buf[64];
-		for (int prec = 6; prec <= 17; prec++) {
-			snprintf(buf, sizeof buf, "%.*g", prec, v->u.f);
-			if (strtod(buf, NULL) == v->u.f)
-				break;
-		}
+		char buf[40];
+		ast_format_double(buf, v->u.f);
 		if (!strpbrk(buf, ".eEn"))
 			strcat(buf, ".0");
 		return arena_strdup(a, buf);
@@ -41,8 +36,24 @@ const char *value_str(Arena *a, const Value *v)
 		memcpy(s.d, v->u.shape.d, sizeof s.d);
 		return ir_shape_str(a, s, false);
 	}
-	case V_STRING:
-		return arena_printf(a, "\"%s\"", v->u.s);
+	case V_STRING: {
+		/* Escaped as the scanner reads them back. */
+		size_t n = 2;
+		for (const char *c = v->u.s; *c; c++)
+			n += (*c == '"' || *c == '\\' || *c == '\n' || *c == '\t') ? 2 : 1;
+		char *out = arena_alloc(a, n + 1), *o = out;
+		*o++ = '"';
+		for (const char *c = v->u.s; *c; c++) {
+			if (*c == '"' || *c == '\\' || *c == '\n' || *c == '\t') {
+				*o++ = '\\';
+				*o++ = *c == '\n' ? 'n' : *c == '\t' ? 't' : *c;
+			} else {
+				*o++ = *c;
+			}
+		}
+		*o++ = '"';
+		return out;
+	}
 	case V_SYMBOL:
 		return v->u.s;
 	case V_LIST: {
@@ -136,8 +147,12 @@ static bool same_value(const Value *a, const Value *b)
 	case V_BOOL:
 		return a->u.b == b->u.b;
 	case V_SHAPE:
-		return a->u.shape.rank == b->u.shape.rank &&
-		       memcmp(a->u.shape.d, b->u.shape.d, sizeof a->u.shape.d) == 0;
+		if (a->u.shape.rank != b->u.shape.rank)
+			return false;
+		for (int i = 0; i < a->u.shape.rank; i++)
+			if (a->u.shape.d[i] != b->u.shape.d[i])
+				return false;
+		return true;
 	case V_STRING:
 	case V_SYMBOL:
 		return strcmp(a->u.s, b->u.s) == 0;
@@ -160,7 +175,7 @@ static Value arith(Sema *s, const Expr *e, const Value *l, const Value *r)
 	if (!is_num(l) || !is_num(r))
 		return type_error(s, e, sym, l, r);
 	if ((op == OP_DIV || op == OP_IDIV || op == OP_MOD) && num(r) == 0) {
-		diag_error(s->d, e->loc, "division by zero");
+		diag_error(s->d, e->loc, op == OP_MOD ? "modulo by zero" : "division by zero");
 		return err_value(e->loc);
 	}
 	if (l->k == V_INT && r->k == V_INT) {
@@ -183,7 +198,9 @@ static Value arith(Sema *s, const Expr *e, const Value *l, const Value *r)
 		case OP_IDIV:
 		case OP_MOD:
 			if (a == INT64_MIN && b == -1) {
-				ovf = true;
+				/* Only the quotient overflows. */
+				ovf = op == OP_IDIV;
+				c = 0;
 				break;
 			}
 			/* Floor division and a modulo with the divisor's sign. */
@@ -207,8 +224,21 @@ static Value arith(Sema *s, const Expr *e, const Value *l, const Value *r)
 	case OP_SUB: c = a - b; break;
 	case OP_MUL: c = a * b; break;
 	case OP_DIV: c = a / b; break;
-	case OP_IDIV: c = floor(a / b); break;
-	case OP_MOD: c = a - floor(a / b) * b; break;
+	case OP_IDIV:
+	case OP_MOD: {
+		/* Python's float floor division and modulo: from fmod, so that
+		 * 1 // 0.1 is 9 and 1 % 0.1 is 0.09999999999999995. */
+		double mod = fmod(a, b), div = (a - mod) / b;
+		if (mod != 0 && ((b < 0) != (mod < 0))) {
+			mod += b;
+			div -= 1;
+		}
+		double fl = floor(div);
+		if (div - fl > 0.5)
+			fl += 1;
+		c = op == OP_MOD ? mod : fl;
+		break;
+	}
 	default: break;
 	}
 	if (!isfinite(c)) {
@@ -348,8 +378,8 @@ Value eval(Sema *s, const Expr *e, const Env *env, bool symbols_ok)
 		if (c.k == V_ERROR)
 			return c;
 		if (c.k != V_BOOL) {
-			diag_error(s->d, e->u.cond.cond->loc, "condition is %s, not a boolean",
-				   value_kind_str(c.k));
+			diag_error(s->d, e->u.cond.cond->loc,
+				   "the condition must be true or false, got %s", value_kind_str(c.k));
 			return err_value(e->loc);
 		}
 		return eval(s, c.u.b ? e->u.cond.then : e->u.cond.els, env, symbols_ok);
@@ -375,6 +405,10 @@ bool eval_int(Sema *s, const Expr *e, const Env *env, const char *what,
 	if (v.k == V_FLOAT && v.u.f == floor(v.u.f) && fabs(v.u.f) < 9e15) {
 		v.k = V_INT;
 		v.u.i = (int64_t)v.u.f;
+	}
+	if (v.k == V_FLOAT && v.u.f == floor(v.u.f)) {
+		diag_error(s->d, e->loc, "%s is too large: %s", what, value_str(s->a, &v));
+		return false;
 	}
 	if (v.k != V_INT) {
 		if (v.k == V_FLOAT)

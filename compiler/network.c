@@ -148,6 +148,11 @@ static bool collect(Sema *s, Net *net, PtrVec *cells_stmts)
 			ok = false;
 			continue;
 		}
+		if (st->args.n == 0) {
+			diag_error(s->d, st->loc, "`%s` needs a value", st->head);
+			ok = false;
+			continue;
+		}
 		if (st->tail_loc.src) {
 			diag_error(s->d, st->tail_loc, "unexpected `:` in `%s`", st->head);
 			ok = false;

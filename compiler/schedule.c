@@ -249,6 +249,11 @@ bool schedule_run(Sema *s)
 			continue;
 		}
 		seen[k] = stmt;
+		if (stmt->args.n == 0) {
+			diag_error(s->d, stmt->loc, "`%s` needs a value", stmt->head);
+			ok = false;
+			continue;
+		}
 		if (stmt->tail_loc.src) {
 			diag_error(s->d, stmt->tail_loc, "unexpected `:` in `%s`", stmt->head);
 			ok = false;

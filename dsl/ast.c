@@ -2,6 +2,7 @@
 #include "ast.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int max_int(int a, int b)
@@ -104,6 +105,16 @@ const char *ast_item_kind_str(ItemKind k)
 	return names[k];
 }
 
+const char *ast_format_double(char buf[32], double v)
+{
+	for (int prec = 6; prec <= 17; prec++) {
+		snprintf(buf, 32, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			break;
+	}
+	return buf;
+}
+
 static void dump_string(FILE *out, const char *s)
 {
 	fputc('"', out);
@@ -135,9 +146,11 @@ void ast_dump_expr(FILE *out, const Expr *e)
 	case E_INT:
 		fprintf(out, "%" PRId64, e->u.i);
 		break;
-	case E_FLOAT:
-		fprintf(out, "%.17g", e->u.f);
+	case E_FLOAT: {
+		char buf[32];
+		fputs(ast_format_double(buf, e->u.f), out);
 		break;
+	}
 	case E_SHAPE:
 		for (int i = 0; i < e->u.shape.rank; i++)
 			fprintf(out, "%s%" PRId64, i ? "x" : "", e->u.shape.d[i]);

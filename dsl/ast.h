@@ -123,6 +123,8 @@ void ast_stmt_push(Arena *a, StmtList *l, Stmt *s);
 void ast_item_push(Arena *a, Spec *s, Item *it);
 
 const char *ast_binop_str(BinOp op);
+/* The shortest decimal form of v that reads back as v ("0.1", "3e-05"). */
+const char *ast_format_double(char buf[32], double v);
 const char *ast_item_kind_str(ItemKind k);
 
 /* `nasc dump --after=parse`: the tree as indented S-expressions. */

@@ -109,13 +109,6 @@ void diag_report(Diag *d, DiagLevel lvl, Loc loc, const char *fmt, ...)
 		d->warnings++;
 	if (d->stopped)
 		return;
-	if (lvl == DIAG_ERROR && d->max_errors && d->errors > d->max_errors) {
-		d->stopped = true;
-		if (d->out)
-			fprintf(d->out, "nasc: too many errors (%d); stopping\n", d->max_errors);
-		return;
-	}
-
 	char msg[1024];
 	va_list ap;
 	va_start(ap, fmt);
@@ -133,6 +126,12 @@ void diag_report(Diag *d, DiagLevel lvl, Loc loc, const char *fmt, ...)
 				d->warnings--;
 			return;
 		}
+	if (lvl == DIAG_ERROR && d->max_errors && d->errors > d->max_errors) {
+		d->stopped = true;
+		if (d->out)
+			fprintf(d->out, "nasc: too many errors (%d); stopping\n", d->max_errors);
+		return;
+	}
 	if (d->nseen < (int)(sizeof d->seen / sizeof d->seen[0]))
 		d->seen[d->nseen++] = h;
 	d->last_shown = true;

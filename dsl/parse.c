@@ -51,7 +51,7 @@ Spec *parse_spec(Arena *a, Diag *d, const Source *src)
 
 Expr *parse_value(Arena *a, Diag *d, const Source *src)
 {
-	ParseCtx ctx = {.arena = a, .diag = d, .src = src};
+	ParseCtx ctx = {.arena = a, .diag = d, .src = src, .value_mode = true};
 	if (run(&ctx, T_START_VALUE) != 0)
 		return NULL;
 	return ctx.value;

@@ -2,6 +2,8 @@
 #ifndef NASC_PARSE_H
 #define NASC_PARSE_H
 
+#include <stdbool.h>
+
 #include "arena.h"
 #include "ast.h"
 #include "diag.h"
@@ -19,6 +21,16 @@ typedef struct ParseCtx {
 	int tok_len;
 	int errors_at_start;
 	int nesting_reported;
+	/* the newline logic of yylex in parser.y */
+	bool value_mode;        /* parsing a -D value: no statements */
+	int depth;              /* open ( and [ */
+	bool can_end;           /* the last token can end a statement */
+	int pending;            /* a token put back, 0 if none */
+	_Alignas(16) unsigned char pending_val[64]; /* its semantic value */
+	Loc pending_loc;
+	int last_tok;
+	Loc last_loc;
+	Loc dangling;           /* an operator that ended a line; .src NULL if none */
 	Spec *spec;             /* result of parse_spec */
 	Expr *value;            /* result of parse_value */
 } ParseCtx;

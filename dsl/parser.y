@@ -3,7 +3,16 @@
  * Pure and reentrant (all state in ParseCtx), with locations, no conflicts.
  * Blocks hold generic statements `head arg, ... [: arg, ...]` whose meaning
  * lives in sema's tables, so adding a setting never touches the grammar.
- * Two start tokens select between a whole spec and a single value (-D). */
+ * Two start tokens select between a whole spec and a single value (-D).
+ *
+ * A statement ends at the end of its line, as in Python or Go: yylex below
+ * turns a newline into an NL token only where a statement can end (outside
+ * parentheses and brackets, after a name, a number, a string or a closing
+ * bracket) and drops it when the next line starts with an operator, so
+ *     op sep = relu -> conv(C, 3)
+ *             -> bn
+ * is one statement.  Errors stay on their line and recovery resumes at the
+ * next one. */
 
 %code requires {
 #include "ast.h"
@@ -23,6 +32,8 @@ int nasc_scan_lex(NASC_YYSTYPE *lval, Loc *lloc, void *scanner);
 }
 
 %code {
+#include <assert.h>
+#include <stdbool.h>
 #include <string.h>
 
 #define YYMAXDEPTH 2000
@@ -54,6 +65,7 @@ static void names_push(ParseCtx *ctx, NameList *l, const char *s, Loc loc);
 %define api.token.prefix {T_}
 %define api.location.type {Loc}
 %define parse.error custom
+%define parse.lac full
 %locations
 %expect 0
 %param {ParseCtx *ctx}
@@ -95,6 +107,7 @@ static void names_push(ParseCtx *ctx, NameList *l, const char *s, Loc loc);
 %token NE               "`!=`"
 %token LE               "`<=`"
 %token GE               "`>=`"
+%token NL               "end of line"
 %token START_SPEC       "start of spec"
 %token START_VALUE      "start of value"
 
@@ -116,11 +129,11 @@ top
 	| START_VALUE expr { ctx->value = $2; }
 	;
 
-/* spec: item* */
+/* spec: (item NL)* */
 spec
 	: %empty
-	| spec item     { ast_item_push(ctx->arena, ctx->spec, $2); }
-	| spec error
+	| spec item NL  { ast_item_push(ctx->arena, ctx->spec, $2); }
+	| spec error NL
 	;
 
 /* item: 'param' NAME '=' expr | 'op' NAME formals? '=' expr
@@ -174,14 +187,18 @@ block
 
 stmts
 	: %empty                { memset(&$$, 0, sizeof $$); }
-	| stmts stmt            { $$ = $1; ast_stmt_push(ctx->arena, &$$, $2); }
-	| stmts error           { $$ = $1; }
+	| stmts stmt NL         { $$ = $1; ast_stmt_push(ctx->arena, &$$, $2); }
+	| stmts error NL        { $$ = $1; }
 	;
 
-/* stmt: NAME arg (',' arg)* (':' arg (',' arg)*)?
- * A statement always has an argument: with none, `a b c` could not be split. */
+/* stmt: NAME (arg (',' arg)* (':' arg (',' arg)*)?)?
+ * A statement without arguments parses; sema says what it lacks. */
 stmt
-	: IDENT args {
+	: IDENT {
+		$$ = arena_alloc(ctx->arena, sizeof *$$);
+		$$->head = $1; $$->loc = @1;
+	}
+	| IDENT args {
 		$$ = arena_alloc(ctx->arena, sizeof *$$);
 		$$->head = $1; $$->loc = @1; $$->args = $2;
 	}
@@ -300,7 +317,7 @@ list
 	;
 
 exprs
-	: expr                  { $$ = ast_expr(ctx->arena, E_LIST, @1); ast_list_push(ctx->arena, $$, $1); }
+	: expr                  { $$ = ast_expr(ctx->arena, E_LIST, @1); ast_list_push(ctx->arena, $$, $1); $$ = checked(ctx, $$); }
 	| exprs ',' expr        { $$ = $1; ast_list_push(ctx->arena, $$, $3); $$ = checked(ctx, $$); }
 	;
 
@@ -342,6 +359,67 @@ static Expr *checked(ParseCtx *ctx, Expr *e)
 	return error_expr(ctx, e->loc);
 }
 
+/* The next token from the scanner, or the one put back by yylex. */
+static int raw_token(NASC_YYSTYPE *lval, Loc *lloc, ParseCtx *ctx)
+{
+	if (ctx->pending) {
+		int t = ctx->pending;
+		ctx->pending = 0;
+		memcpy(lval, ctx->pending_val, sizeof *lval);
+		*lloc = ctx->pending_loc;
+		return t;
+	}
+	/* Past the error limit there is nothing more to say: end the parse. */
+	if (ctx->diag->stopped)
+		return T_END;
+	int t = nasc_scan_lex(lval, lloc, ctx->scanner);
+	if (t == T_END) {
+		/* The scanner sets no location at the end: it is where it stopped. */
+		lloc->src = ctx->src;
+		lloc->line = lloc->end_line = ctx->line;
+		lloc->col = lloc->end_col = ctx->col;
+	}
+	return t;
+}
+
+static void put_back(ParseCtx *ctx, int t, const NASC_YYSTYPE *lval, const Loc *lloc)
+{
+	static_assert(sizeof *lval <= sizeof ctx->pending_val, "ParseCtx.pending_val is too small");
+	ctx->pending = t;
+	memcpy(ctx->pending_val, lval, sizeof *lval);
+	ctx->pending_loc = *lloc;
+}
+
+/* Tokens after which a statement can end at a newline. */
+static bool ends_statement(int t)
+{
+	return t == T_IDENT || t == T_INT || t == T_FLOAT || t == T_SHAPE || t == T_STRING ||
+	       t == ')' || t == ']' || t == '}';
+}
+
+/* Tokens that, starting a line, continue the line before. */
+static bool continues_line(int t)
+{
+	switch (t) {
+	case T_ARROW: case T_IDIV: case T_EQ: case T_NE: case T_LE: case T_GE:
+	case T_AND: case T_OR: case T_THEN: case T_ELSE:
+	case '+': case '-': case '*': case '/': case '%': case '<': case '>':
+	case ',': case ':': case '=': case ')': case ']':
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Operators that expect more after them: one at the end of a line makes the
+ * next line part of the same statement. */
+static bool dangles(int t)
+{
+	return t == T_ARROW || t == T_IDIV || t == T_EQ || t == T_NE || t == T_LE ||
+	       t == T_GE || t == T_AND || t == T_OR || t == '+' || t == '-' || t == '*' ||
+	       t == '/' || t == '%' || t == '<' || t == '>' || t == ',' || t == '=';
+}
+
 static int yylex(NASC_YYSTYPE *lval, Loc *lloc, ParseCtx *ctx)
 {
 	if (ctx->start_token) {
@@ -353,17 +431,55 @@ static int yylex(NASC_YYSTYPE *lval, Loc *lloc, ParseCtx *ctx)
 		lloc->col = lloc->end_col = 1;
 		return t;
 	}
-	/* Past the error limit there is nothing more to say: end the parse. */
-	if (ctx->diag->stopped)
-		return T_END;
-	int t = nasc_scan_lex(lval, lloc, ctx->scanner);
+	int t;
+	for (;;) {
+		t = raw_token(lval, lloc, ctx);
+		if (t != T_NL)
+			break;
+		if (ctx->value_mode || ctx->depth > 0 || !ctx->can_end)
+			continue;
+		/* A newline where a statement can end: it does, unless the
+		 * next line starts with an operator. */
+		Loc nl = *lloc;
+		NASC_YYSTYPE v;
+		Loc l;
+		int next;
+		do
+			next = raw_token(&v, &l, ctx);
+		while (next == T_NL);
+		if (continues_line(next)) {
+			*lval = v;
+			*lloc = l;
+			t = next;
+			break;
+		}
+		put_back(ctx, next, &v, &l);
+		ctx->can_end = false;
+		*lloc = nl;
+		return T_NL;
+	}
+	/* A closing brace and the end of the file end a statement too. */
+	if ((t == '}' || t == T_END) && ctx->can_end && !ctx->value_mode) {
+		put_back(ctx, t, lval, lloc);
+		ctx->can_end = false;
+		lloc->end_line = lloc->line;
+		lloc->end_col = lloc->col;
+		return T_NL;
+	}
+	if (t == '(' || t == '[')
+		ctx->depth++;
+	else if ((t == ')' || t == ']') && ctx->depth > 0)
+		ctx->depth--;
+	/* An operator that ended a line is why the next line was read as part
+	 * of its statement: a syntax error there gets a note about it. */
+	if (ctx->last_loc.src && lloc->line > ctx->last_loc.line && dangles(ctx->last_tok))
+		ctx->dangling = ctx->last_loc;
+	ctx->can_end = ends_statement(t);
+	ctx->last_tok = t;
+	ctx->last_loc = *lloc;
 	if (t == T_END) {
-		/* The scanner sets no location at the end: it is where it stopped. */
 		ctx->tok_text = NULL;
 		ctx->tok_len = 0;
-		lloc->src = ctx->src;
-		lloc->line = lloc->end_line = ctx->line;
-		lloc->col = lloc->end_col = ctx->col;
 	}
 	return t;
 }
@@ -376,13 +492,53 @@ static void yyerror(Loc *loc, ParseCtx *ctx, const char *msg)
 		diag_error(ctx->diag, *loc, "%s", msg);
 }
 
+/* Tokens that can start an expression: when all of them are expected, the
+ * message says "an expression" instead of listing them. */
+/* Whether symbol k is the character token c. */
+static bool is_char(yysymbol_kind_t k, char c)
+{
+	const char *name = yysymbol_name(k);
+	return strlen(name) == 3 && name[0] == '\'' && name[1] == c;
+}
+
+static bool starts_expression(yysymbol_kind_t k)
+{
+	return k == YYSYMBOL_IDENT || k == YYSYMBOL_INT || k == YYSYMBOL_FLOAT ||
+	       k == YYSYMBOL_SHAPE || k == YYSYMBOL_STRING || k == YYSYMBOL_IF ||
+	       k == YYSYMBOL_NOT || is_char(k, '(') || is_char(k, '[') || is_char(k, '-');
+}
+
+/* Binary operators: after a complete expression they are always possible,
+ * so naming them says nothing. */
+static bool is_operator(yysymbol_kind_t k)
+{
+	return k == YYSYMBOL_ARROW || k == YYSYMBOL_IDIV || k == YYSYMBOL_EQ ||
+	       k == YYSYMBOL_NE || k == YYSYMBOL_LE || k == YYSYMBOL_GE || k == YYSYMBOL_AND ||
+	       k == YYSYMBOL_OR || is_char(k, '+') || is_char(k, '-') || is_char(k, '*') ||
+	       is_char(k, '/') || is_char(k, '%') || is_char(k, '<') || is_char(k, '>');
+}
+
+static bool is_comparison(yysymbol_kind_t k)
+{
+	return k == YYSYMBOL_EQ || k == YYSYMBOL_NE || k == YYSYMBOL_LE || k == YYSYMBOL_GE ||
+	       is_char(k, '<') || is_char(k, '>');
+}
+
+static void token_name(char *buf, size_t len, yysymbol_kind_t k)
+{
+	const char *name = yysymbol_name(k);
+	if (strlen(name) == 3 && name[0] == '\'')
+		snprintf(buf, len, "`%c`", name[1]);
+	else
+		snprintf(buf, len, "%s", name);
+}
+
 /* "unexpected `}`; expected an expression" reads better than a list of
  * every token that could start one. */
 static int yyreport_syntax_error(const yypcontext_t *yyctx, ParseCtx *ctx)
 {
-	enum { MAX_EXPECTED = 4 };
-	yysymbol_kind_t expected[MAX_EXPECTED];
-	int n = yypcontext_expected_tokens(yyctx, expected, MAX_EXPECTED);
+	yysymbol_kind_t expected[YYNTOKENS];
+	int n = yypcontext_expected_tokens(yyctx, expected, YYNTOKENS);
 	yysymbol_kind_t got = yypcontext_token(yyctx);
 	Loc loc = *yypcontext_location(yyctx);
 	char what[128];
@@ -392,27 +548,48 @@ static int yyreport_syntax_error(const yypcontext_t *yyctx, ParseCtx *ctx)
 				      got == YYSYMBOL_FLOAT || got == YYSYMBOL_SHAPE)) {
 		int len = ctx->tok_len > 40 ? 40 : ctx->tok_len;
 		snprintf(what, sizeof what, "%s `%.*s`", yysymbol_name(got), len, ctx->tok_text);
-	} else if (ctx->tok_text && ctx->tok_len == 1) {
-		snprintf(what, sizeof what, "`%c`", ctx->tok_text[0]);
 	} else {
-		snprintf(what, sizeof what, "%s", yysymbol_name(got));
+		token_name(what, sizeof what, got);
 	}
+
+	/* Say what was expected: "an expression" when every token that starts
+	 * one would do, then the other tokens, leaving out binary operators. */
+	int nexpr = 0;
+	for (int i = 0; i < n; i++)
+		nexpr += starts_expression(expected[i]);
+	bool expr = nexpr >= 5;
+	yysymbol_kind_t rest[YYNTOKENS];
+	int nrest = 0;
+	for (int i = 0; i < n; i++)
+		if (!(expr && starts_expression(expected[i])) && !is_operator(expected[i]))
+			rest[nrest++] = expected[i];
 	char exp[256] = "";
-	if (n > 0) {
-		size_t off = 0;
-		for (int i = 0; i < n && off < sizeof exp; i++) {
-			const char *name = yysymbol_name(expected[i]);
-			char buf[64];
-			if (strlen(name) == 3 && name[0] == '\'')
-				snprintf(buf, sizeof buf, "`%c`", name[1]);
-			else
-				snprintf(buf, sizeof buf, "%s", name);
-			off += (size_t)snprintf(exp + off, sizeof exp - off, "%s%s",
-					       i == 0 ? "" : i == n - 1 ? " or " : ", ", buf);
-		}
+	size_t off = 0;
+	int items = (expr ? 1 : 0) + nrest;
+	if (expr)
+		off += (size_t)snprintf(exp, sizeof exp, "an expression");
+	for (int i = 0; i < nrest && off < sizeof exp; i++) {
+		char buf[64];
+		token_name(buf, sizeof buf, rest[i]);
+		int pos = (expr ? 1 : 0) + i;
+		off += (size_t)snprintf(exp + off, sizeof exp - off, "%s%s",
+				       pos == 0 ? "" : pos == items - 1 ? " or " : ", ", buf);
+	}
+	bool say_expected = items > 0 && nrest <= 4;
+
+	if (is_comparison(got) && !expr)
+		diag_error(ctx->diag, loc, "unexpected %s: comparisons do not chain "
+			   "(write `a < b and b < c`)", what);
+	else if (say_expected)
 		diag_error(ctx->diag, loc, "unexpected %s; expected %s", what, exp);
-	} else {
+	else
 		diag_error(ctx->diag, loc, "unexpected %s", what);
+	/* An operator at the end of the line before made this line part of
+	 * its statement: that is most likely the mistake. */
+	if (ctx->diag->last_shown && ctx->dangling.src && loc.line == ctx->dangling.line + 1) {
+		diag_note(ctx->diag, ctx->dangling,
+			  "this line ends in an operator, so the next line continues it");
+		ctx->dangling.src = NULL;
 	}
 	return 0;
 }
