@@ -49,7 +49,8 @@ static bool collect(Sema *s, int idx, CellStmts *out, int depth)
 			const char *names[256];
 			int n = 0;
 			for (int i = 0; i < s->ncell_items && n < 256; i++)
-				names[n++] = s->cell_items[i]->name;
+				if (i != idx)
+					names[n++] = s->cell_items[i]->name;
 			if (find_cell_item(s, it->base, s->ncell_items))
 				diag_error(s->d, it->base_loc,
 					   "cell `%s` must be declared before `%s` can extend it",
@@ -57,10 +58,11 @@ static bool collect(Sema *s, int idx, CellStmts *out, int depth)
 			else
 				report_unknown(s, it->base_loc, "cell", it->base, names, n);
 			ok = false;
-		} else if (depth < 32) {
-			int bi = 0;
-			while (s->cell_items[bi] != base)
-				bi++;
+		} else if (depth >= 32) {
+			diag_error(s->d, it->base_loc, "cells extend each other more than 32 deep");
+			ok = false;
+		} else {
+			int bi = strmap_get(&s->cell_index, it->base);
 			ok = collect(s, bi, out, depth + 1);
 		}
 	}
@@ -119,6 +121,12 @@ static bool op_list(Sema *s, const ArgList *args, const char ***names, Loc **loc
 			continue;
 		}
 		const char *name = a->value->u.s;
+		if (must_be_op && !find_op(s, name) && !is_primitive(name) &&
+		    env_lookup(&s->globals, name)) {
+			diag_error(s->d, a->value->loc, "`%s` is a value, not an operation", name);
+			ok = false;
+			continue;
+		}
 		if (must_be_op && !find_op(s, name) && !is_primitive(name)) {
 			const char *cands[512];
 			int nc = op_names(s, cands, 512);
@@ -221,6 +229,10 @@ static bool build_type(Sema *s, int idx, ModelCellType *ct)
 	ct->loc = it->name_loc;
 	ct->alpha = ct->softmax = -1;
 	int64_t v;
+	/* A misspelled or broken statement is reported already: what it was
+	 * meant to say would only be reported missing. */
+	if (!ok)
+		return false;
 
 	if (!cs.one[H_NODES]) {
 		diag_error(s->d, it->name_loc, "cell `%s` needs `nodes`", it->name);

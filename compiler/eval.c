@@ -328,6 +328,13 @@ Value eval(Sema *s, const Expr *e, const Env *env, bool symbols_ok)
 		}
 		if (strcmp(e->u.s, "true") == 0 || strcmp(e->u.s, "false") == 0)
 			return bool_value(e->u.s[0] == 't', e->loc);
+		/* A parameter further down is out of reach, not a bare name. */
+		int later = strmap_get(&s->param_index, e->u.s);
+		if (later >= 0 && s->param_items) {
+			diag_error(s->d, e->loc, "parameter `%s` is used before it is declared", e->u.s);
+			diag_note(s->d, s->param_items[later]->name_loc, "declared here");
+			return err_value(e->loc);
+		}
 		if (symbols_ok) {
 			Value r = {.k = V_SYMBOL, .loc = e->loc, .u.s = e->u.s};
 			return r;
@@ -434,8 +441,8 @@ bool eval_int(Sema *s, const Expr *e, const Env *env, const char *what,
 	return true;
 }
 
-bool eval_float(Sema *s, const Expr *e, const Env *env, const char *what,
-		double min, double max, double *out)
+bool eval_float_in(Sema *s, const Expr *e, const Env *env, const char *what,
+		   double lo, double hi, unsigned open, double *out)
 {
 	Value v = eval(s, e, env, false);
 	if (v.k == V_ERROR)
@@ -445,13 +452,32 @@ bool eval_float(Sema *s, const Expr *e, const Env *env, const char *what,
 		return false;
 	}
 	double f = num(&v);
-	if (!(f >= min && f <= max)) {
-		diag_error(s->d, e->loc, "%s must be from %g to %g, got %s", what, min, max,
-			   value_str(s->a, &v));
-		return false;
+	bool lo_ok = (open & OPEN_LO) ? f > lo : f >= lo;
+	bool hi_ok = (open & OPEN_HI) ? f < hi : f <= hi;
+	if (lo_ok && hi_ok) {
+		*out = f;
+		return true;
 	}
-	*out = f;
-	return true;
+	const char *l = (open & OPEN_LO) ? "above" : "at least";
+	const char *h = (open & OPEN_HI) ? "below" : "at most";
+	char a[32], b[32];
+	ast_format_double(a, lo);
+	ast_format_double(b, hi);
+	if (isinf(hi))
+		diag_error(s->d, e->loc, "%s must be %s %s, got %s", what, l, a, value_str(s->a, &v));
+	else if (!open)
+		diag_error(s->d, e->loc, "%s must be from %s to %s, got %s", what, a, b,
+			   value_str(s->a, &v));
+	else
+		diag_error(s->d, e->loc, "%s must be %s %s and %s %s, got %s", what, l, a, h, b,
+			   value_str(s->a, &v));
+	return false;
+}
+
+bool eval_float(Sema *s, const Expr *e, const Env *env, const char *what,
+		double min, double max, double *out)
+{
+	return eval_float_in(s, e, env, what, min, max, 0, out);
 }
 
 bool eval_bool(Sema *s, const Expr *e, const Env *env, const char *what, bool *out)
@@ -468,7 +494,7 @@ bool eval_bool(Sema *s, const Expr *e, const Env *env, const char *what, bool *o
 	return true;
 }
 
-int eval_symbol(Sema *s, const Expr *e, const Env *env, const char *what,
+int eval_symbol(Sema *s, const Expr *e, const Env *env, const char *noun, const char *what,
 		const char *const *choices, int n)
 {
 	Value v = eval(s, e, env, true);
@@ -478,7 +504,7 @@ int eval_symbol(Sema *s, const Expr *e, const Env *env, const char *what,
 		for (int i = 0; i < n; i++)
 			if (strcmp(v.u.s, choices[i]) == 0)
 				return i;
-		report_unknown(s, e->loc, what, v.u.s, choices, n);
+		report_unknown(s, e->loc, noun, v.u.s, choices, n);
 		return -1;
 	}
 	char list[256] = "";

@@ -27,6 +27,25 @@ static int64_t weights_under(const Model *m, const char *prefix)
 	return n;
 }
 
+/* The k-th alpha tensor in the flattened alpha vector (they are laid out
+ * in the order the network first uses each cell type), or NULL. */
+static const ModelCellType *alpha_at(const Model *m, int k)
+{
+	int found = 0;
+	int64_t offset = 0;
+	for (;;) {
+		const ModelCellType *next = NULL;
+		for (int t = 0; t < m->ntypes; t++)
+			if (m->types[t].used && m->types[t].alpha_offset == offset)
+				next = &m->types[t];
+		if (!next)
+			return NULL;
+		if (found++ == k)
+			return next;
+		offset += (int64_t)next->nedges * next->nops;
+	}
+}
+
 static const char *grouped(char *buf, size_t len, int64_t v)
 {
 	char raw[32];
@@ -120,9 +139,9 @@ void info_text(FILE *out, const Model *m)
 	}
 
 	fprintf(out, "\nalpha layout (%" PRId64 " values)\n", m->alpha_size);
-	for (int t = 0; t < m->ntypes; t++) {
-		const ModelCellType *ct = &m->types[t];
-		if (ct->used)
+	for (int k = 0; k < m->ntypes; k++) {
+		const ModelCellType *ct = alpha_at(m, k);
+		if (ct)
 			fprintf(out, "  alpha.%-10s [%d, %d]  offset %" PRId64 "\n", ct->name, ct->nedges,
 				ct->nops, ct->alpha_offset);
 	}
@@ -271,9 +290,9 @@ void info_json(FILE *out, const Model *m)
 
 	fputs(",\n  \"alpha\": [", out);
 	bool first = true;
-	for (int t = 0; t < m->ntypes; t++) {
-		const ModelCellType *ct = &m->types[t];
-		if (!ct->used)
+	for (int k = 0; k < m->ntypes; k++) {
+		const ModelCellType *ct = alpha_at(m, k);
+		if (!ct)
 			continue;
 		fprintf(out, "%s\n    {\"name\": \"alpha.", first ? "" : ",");
 		fputs(ct->name, out);

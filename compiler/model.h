@@ -89,7 +89,7 @@ typedef enum Ramp { RAMP_NONE, RAMP_LINEAR } Ramp;
 typedef enum LrSchedule { LR_COSINE, LR_CONSTANT } LrSchedule;
 typedef enum AdaKnob { KNOB_L2, KNOB_AUGMENT } AdaKnob;
 
-/* The bilevel schedule; DESIGN.md section 3 and 5 name every field. */
+/* The bilevel schedule; docs/dsl.md describes every field. */
 typedef struct Schedule {
 	int64_t epochs, batch, seed;
 	double split;

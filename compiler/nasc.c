@@ -128,8 +128,11 @@ int main(int argc, char **argv)
 				pass = p;
 		if (pass < 0) {
 			const char *best = suggest(after, passes, 2);
-			fprintf(stderr, "nasc: unknown pass '%s'%s%s%s; the passes are: parse, sema\n", after,
-				best ? "; did you mean '" : "", best ? best : "", best ? "'?" : "");
+			if (best)
+				fprintf(stderr, "nasc: unknown pass '%s'; did you mean '%s'?\n", after, best);
+			else
+				fprintf(stderr, "nasc: unknown pass '%s'; the passes are parse and sema\n",
+					after);
 			goto out;
 		}
 	} else if (after) {

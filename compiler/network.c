@@ -114,8 +114,18 @@ static bool parse_cells(Sema *s, PtrVec *stmts, Net *net)
 			continue;
 		}
 		for (int j = 0; j < at.u.list.n; j++) {
-			const Value *p = &at.u.list.v[j];
-			if (p->k != V_INT || p->u.i < 0 || p->u.i >= net->ncells) {
+			Value *p = &at.u.list.v[j];
+			if (p->k == V_FLOAT && p->u.f == (double)(int64_t)p->u.f) {
+				p->k = V_INT;
+				p->u.i = (int64_t)p->u.f;
+			}
+			if (p->k != V_INT) {
+				diag_error(s->d, p->loc, "a cell position must be a whole number, got %s",
+					   value_str(s->a, p));
+				ok = false;
+				continue;
+			}
+			if (p->u.i < 0 || p->u.i >= net->ncells) {
 				diag_error(s->d, p->loc, "cell position %s is not one of 0 to %" PRId64,
 					   value_str(s->a, p), net->ncells - 1);
 				ok = false;
@@ -174,7 +184,7 @@ static bool collect(Sema *s, Net *net, PtrVec *cells_stmts)
 		}
 		net->one[h] = st;
 	}
-	for (int h = 0; h < NNET; h++)
+	for (int h = 0; h < NNET && ok; h++)
 		if (h != N_CELLS && !net->one[h]) {
 			diag_error(s->d, it->loc, "the network needs `%s`", net_heads[h]);
 			ok = false;
@@ -338,8 +348,16 @@ static int build_cell(Sema *s, const Net *net, int ci, int p0, int p1, int64_t C
 	char why[256];
 	int out = ir_add(&m->g, IR_CONCAT, cat, ct->noutputs, NULL,
 			 arena_printf(s->a, "cells.%d", ci), ct->loc, why, sizeof why);
-	if (out < 0)
+	if (out < 0) {
 		diag_error(s->d, ct->loc, "the output of %s: %s", cname, why);
+		return -1;
+	}
+	IrShape os = m->g.node[out].shape;
+	if (os.d[1] > SEMA_MAX_DIM || ir_numel(os) > SEMA_MAX_NUMEL) {
+		diag_error(s->d, net->placed_at[ci], "the output of %s, %s, is too large", cname,
+			   shape_str(s, out));
+		return -1;
+	}
 	return out;
 }
 

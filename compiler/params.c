@@ -37,6 +37,7 @@ bool params_run(Sema *s, Override *ov, int nov)
 	for (int i = 0; i < spec->nitems; i++)
 		n += spec->items[i]->kind == I_PARAM;
 	const Item **items = arena_array(s->a, (size_t)n + 1, sizeof *items);
+	s->param_items = items;
 	const Expr **exprs = arena_array(s->a, (size_t)n + 1, sizeof *exprs);
 	const char **names = arena_array(s->a, (size_t)n + 1, sizeof *names);
 	int k = 0;
@@ -46,6 +47,11 @@ bool params_run(Sema *s, Override *ov, int nov)
 		const Item *it = spec->items[i];
 		if (it->kind != I_PARAM)
 			continue;
+		if (strcmp(it->name, "true") == 0 || strcmp(it->name, "false") == 0) {
+			diag_error(s->d, it->name_loc, "`%s` is a reserved name", it->name);
+			ok = false;
+			continue;
+		}
 		int dup = strmap_get(&s->param_index, it->name);
 		if (dup >= 0) {
 			diag_error(s->d, it->name_loc, "parameter `%s` is declared twice", it->name);

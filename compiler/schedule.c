@@ -6,6 +6,7 @@
  * which variants take it.  Defaults are DARTS's and RobustDARTS's. */
 #include "sema.h"
 
+#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -14,7 +15,8 @@ typedef enum FieldType { F_INT, F_FLOAT, F_BOOL, F_SYM } FieldType;
 typedef struct Field {
 	const char *name;
 	FieldType type;
-	double min, max;
+	double min, max;        /* max may be INFINITY */
+	unsigned open;          /* OPEN_LO, OPEN_HI: the bound itself is excluded */
 	size_t off;             /* in Schedule */
 	const char *const *syms;
 	int nsyms;
@@ -43,46 +45,45 @@ static const char *const ctrl_v[] = {"none", "es", "ada"};
 
 #define OFF(f) offsetof(Schedule, f)
 #define N(a) (int)(sizeof a / sizeof a[0])
-#define BIG 1e300
 
 static const Setting settings[] = {
-	{"epochs", NULL, 0, 0, 1, {{"epochs", F_INT, 1, 1e6, OFF(epochs), NULL, 0, 0}}},
-	{"batch", NULL, 0, 0, 1, {{"batch", F_INT, 1, 1 << 20, OFF(batch), NULL, 0, 0}}},
-	{"seed", NULL, 0, 0, 1, {{"seed", F_INT, 0, 9e15, OFF(seed), NULL, 0, 0}}},
-	{"split", NULL, 0, 0, 1, {{"split", F_FLOAT, 1e-9, 1 - 1e-9, OFF(split), NULL, 0, 0}}},
-	{"order", NULL, 0, 0, 1, {{"order", F_SYM, 0, 0, OFF(order), orders, N(orders), 0}}},
-	{"l2", NULL, 0, 0, 1, {{"l2", F_FLOAT, 0, 1, OFF(l2), NULL, 0, 0}}},
+	{"epochs", NULL, 0, 0, 1, {{"epochs", F_INT, 1, 1e6, 0, OFF(epochs), NULL, 0, 0}}},
+	{"batch", NULL, 0, 0, 1, {{"batch", F_INT, 1, 1 << 20, 0, OFF(batch), NULL, 0, 0}}},
+	{"seed", NULL, 0, 0, 1, {{"seed", F_INT, 0, 9e15, 0, OFF(seed), NULL, 0, 0}}},
+	{"split", NULL, 0, 0, 1, {{"split", F_FLOAT, 0, 1, OPEN_LO | OPEN_HI, OFF(split), NULL, 0, 0}}},
+	{"order", NULL, 0, 0, 1, {{"order", F_SYM, 0, 0, 0, OFF(order), orders, N(orders), 0}}},
+	{"l2", NULL, 0, 0, 1, {{"l2", F_FLOAT, 0, 1, 0, OFF(l2), NULL, 0, 0}}},
 	{"drop_path", NULL, 0, 0, 2,
-	 {{"prob", F_FLOAT, 0, 0.999, OFF(drop_path.prob), NULL, 0, 0},
-	  {"ramp", F_SYM, 0, 0, OFF(drop_path.ramp), ramps, N(ramps), 0}}},
+	 {{"prob", F_FLOAT, 0, 1, OPEN_HI, OFF(drop_path.prob), NULL, 0, 0},
+	  {"ramp", F_SYM, 0, 0, 0, OFF(drop_path.ramp), ramps, N(ramps), 0}}},
 	{"cutout", NULL, 0, 0, 3,
-	 {{"prob", F_FLOAT, 0, 1, OFF(cutout.prob), NULL, 0, 0},
-	  {"length", F_INT, 0, 1 << 20, OFF(cutout.length), NULL, 0, 0},
-	  {"ramp", F_SYM, 0, 0, OFF(cutout.ramp), ramps, N(ramps), 0}}},
+	 {{"prob", F_FLOAT, 0, 1, 0, OFF(cutout.prob), NULL, 0, 0},
+	  {"length", F_INT, 0, 1 << 20, 0, OFF(cutout.length), NULL, 0, 0},
+	  {"ramp", F_SYM, 0, 0, 0, OFF(cutout.ramp), ramps, N(ramps), 0}}},
 	{"weights", sgd_v, 1, 0, 6,
-	 {{"lr", F_FLOAT, 1e-30, BIG, OFF(weights.lr), NULL, 0, 1},
-	  {"lr_min", F_FLOAT, 0, BIG, OFF(weights.lr_min), NULL, 0, 1},
-	  {"momentum", F_FLOAT, 0, 0.999999, OFF(weights.momentum), NULL, 0, 1},
-	  {"nesterov", F_BOOL, 0, 0, OFF(weights.nesterov), NULL, 0, 1},
-	  {"clip", F_FLOAT, 0, BIG, OFF(weights.clip), NULL, 0, 1},
-	  {"schedule", F_SYM, 0, 0, OFF(weights.schedule), lr_schedules, N(lr_schedules), 1}}},
+	 {{"lr", F_FLOAT, 0, INFINITY, OPEN_LO, OFF(weights.lr), NULL, 0, 1},
+	  {"lr_min", F_FLOAT, 0, INFINITY, 0, OFF(weights.lr_min), NULL, 0, 1},
+	  {"momentum", F_FLOAT, 0, 1, OPEN_HI, OFF(weights.momentum), NULL, 0, 1},
+	  {"nesterov", F_BOOL, 0, 0, 0, OFF(weights.nesterov), NULL, 0, 1},
+	  {"clip", F_FLOAT, 0, INFINITY, 0, OFF(weights.clip), NULL, 0, 1},
+	  {"schedule", F_SYM, 0, 0, 0, OFF(weights.schedule), lr_schedules, N(lr_schedules), 1}}},
 	{"arch", adam_v, 1, 0, 5,
-	 {{"lr", F_FLOAT, 1e-30, BIG, OFF(arch.lr), NULL, 0, 1},
-	  {"beta1", F_FLOAT, 0, 0.999999, OFF(arch.beta1), NULL, 0, 1},
-	  {"beta2", F_FLOAT, 0, 0.999999, OFF(arch.beta2), NULL, 0, 1},
-	  {"eps", F_FLOAT, 1e-30, 1, OFF(arch.eps), NULL, 0, 1},
-	  {"weight_decay", F_FLOAT, 0, 1, OFF(arch.weight_decay), NULL, 0, 1}}},
+	 {{"lr", F_FLOAT, 0, INFINITY, OPEN_LO, OFF(arch.lr), NULL, 0, 1},
+	  {"beta1", F_FLOAT, 0, 1, OPEN_HI, OFF(arch.beta1), NULL, 0, 1},
+	  {"beta2", F_FLOAT, 0, 1, OPEN_HI, OFF(arch.beta2), NULL, 0, 1},
+	  {"eps", F_FLOAT, 0, 1, OPEN_LO, OFF(arch.eps), NULL, 0, 1},
+	  {"weight_decay", F_FLOAT, 0, 1, 0, OFF(arch.weight_decay), NULL, 0, 1}}},
 	{"hessian", hess_v, N(hess_v), OFF(hessian.mode), 2,
-	 {{"every", F_INT, 1, 1e6, OFF(hessian.every), NULL, 0, 2 | 4},
-	  {"iters", F_INT, 1, 10000, OFF(hessian.iters), NULL, 0, 4}}},
+	 {{"every", F_INT, 1, 1e6, 0, OFF(hessian.every), NULL, 0, 2 | 4},
+	  {"iters", F_INT, 1, 10000, 0, OFF(hessian.iters), NULL, 0, 4}}},
 	{"controller", ctrl_v, N(ctrl_v), OFF(controller.kind), 7,
-	 {{"factor", F_FLOAT, 1e-9, BIG, OFF(controller.factor), NULL, 0, 2 | 4},
-	  {"window", F_INT, 1, 1000, OFF(controller.window), NULL, 0, 2 | 4},
-	  {"k", F_INT, 1, 1000, OFF(controller.k), NULL, 0, 2 | 4},
-	  {"start", F_INT, 0, 1e6, OFF(controller.start), NULL, 0, 2 | 4},
-	  {"eta", F_FLOAT, 1 + 1e-9, BIG, OFF(controller.eta), NULL, 0, 4},
-	  {"max", F_FLOAT, 1e-30, 1, OFF(controller.max), NULL, 0, 4},
-	  {"knob", F_SYM, 0, 0, OFF(controller.knob), knobs, N(knobs), 4}}},
+	 {{"factor", F_FLOAT, 0, INFINITY, OPEN_LO, OFF(controller.factor), NULL, 0, 2 | 4},
+	  {"window", F_INT, 1, 1000, 0, OFF(controller.window), NULL, 0, 2 | 4},
+	  {"k", F_INT, 1, 1000, 0, OFF(controller.k), NULL, 0, 2 | 4},
+	  {"start", F_INT, 0, 1e6, 0, OFF(controller.start), NULL, 0, 2 | 4},
+	  {"eta", F_FLOAT, 1, INFINITY, OPEN_LO, OFF(controller.eta), NULL, 0, 4},
+	  {"max", F_FLOAT, 0, 1, OPEN_LO, OFF(controller.max), NULL, 0, 4},
+	  {"knob", F_SYM, 0, 0, 0, OFF(controller.knob), knobs, N(knobs), 4}}},
 };
 enum { NSETTINGS = sizeof settings / sizeof settings[0] };
 
@@ -122,7 +123,10 @@ static void defaults(Schedule *sc)
 static bool set_field(Sema *s, const Field *f, const Expr *e, const char *head)
 {
 	char what[96];
-	snprintf(what, sizeof what, "`%s` of `%s`", f->name, head);
+	if (strcmp(f->name, head) == 0)
+		snprintf(what, sizeof what, "`%s`", head);
+	else
+		snprintf(what, sizeof what, "`%s` of `%s`", f->name, head);
 	char *dst = (char *)&s->m->sched + f->off;
 	switch (f->type) {
 	case F_INT: {
@@ -134,7 +138,7 @@ static bool set_field(Sema *s, const Field *f, const Expr *e, const char *head)
 	}
 	case F_FLOAT: {
 		double v;
-		if (!eval_float(s, e, &s->globals, what, f->min, f->max, &v))
+		if (!eval_float_in(s, e, &s->globals, what, f->min, f->max, f->open, &v))
 			return false;
 		memcpy(dst, &v, sizeof v);
 		return true;
@@ -147,7 +151,7 @@ static bool set_field(Sema *s, const Field *f, const Expr *e, const char *head)
 		return true;
 	}
 	case F_SYM: {
-		int v = eval_symbol(s, e, &s->globals, what, f->syms, f->nsyms);
+		int v = eval_symbol(s, e, &s->globals, f->name, what, f->syms, f->nsyms);
 		if (v < 0)
 			return false;
 		memcpy(dst, &v, sizeof v);

@@ -53,6 +53,7 @@ typedef struct Sema {
 	StrMap cell_index;      /* name -> first cell item with it */
 	StrMap type_index;      /* name -> model cell type */
 	StrMap param_index;     /* name -> parameter */
+	const Item **param_items;
 	const Item *network, *search;
 	bool budget_reported;
 } Sema;
@@ -66,9 +67,15 @@ bool eval_int(Sema *s, const Expr *e, const Env *env, const char *what,
 	      int64_t min, int64_t max, int64_t *out);
 bool eval_float(Sema *s, const Expr *e, const Env *env, const char *what,
 		double min, double max, double *out);
+/* Bounds of a number: lo or hi may be excluded, hi may be INFINITY. */
+enum { OPEN_LO = 1, OPEN_HI = 2 };
+bool eval_float_in(Sema *s, const Expr *e, const Env *env, const char *what,
+		   double lo, double hi, unsigned open, double *out);
 bool eval_bool(Sema *s, const Expr *e, const Env *env, const char *what, bool *out);
-/* One of `choices`, by bare name; -1 (reported) otherwise. */
-int eval_symbol(Sema *s, const Expr *e, const Env *env, const char *what,
+/* One of `choices`, by bare name; -1 (reported) otherwise.  `noun` names
+ * the kind of name ("unknown order `frist`"), `what` the setting ("`order`
+ * must be `first` or `second`"). */
+int eval_symbol(Sema *s, const Expr *e, const Env *env, const char *noun, const char *what,
 		const char *const *choices, int n);
 const char *value_kind_str(ValueKind k);
 /* Every name visible from env, for "did you mean". */

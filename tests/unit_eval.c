@@ -402,25 +402,25 @@ static void test_eval_symbol(void **state)
 	(void)state;
 	const char *const order[] = {"first", "second"};
 	const char *const mode[] = {"none", "exact", "lanczos"};
-	assert_int_equal(eval_symbol(&S, parse("second"), &env, "order", order, 2), 1);
-	assert_int_equal(eval_symbol(&S, parse("\"first\""), &env, "order", order, 2), 0);
+	assert_int_equal(eval_symbol(&S, parse("second"), &env, "order", "`order`", order, 2), 1);
+	assert_int_equal(eval_symbol(&S, parse("\"first\""), &env, "order", "`order`", order, 2), 0);
 	assert_int_equal(eval_symbol(&S, parse("if C > 1 then first else second"), &env, "order",
-				     order, 2), 0);
+				     "`order`", order, 2), 0);
 	assert_int_equal(D.errors, 0);
 
 	size_t m = mark();
-	assert_int_equal(eval_symbol(&S, parse("secnod"), &env, "order", order, 2), -1);
+	assert_int_equal(eval_symbol(&S, parse("secnod"), &env, "order", "`order`", order, 2), -1);
 	assert_non_null(strstr(since(m), "unknown order `secnod`; did you mean `second`?\n"));
 	m = mark();
-	assert_int_equal(eval_symbol(&S, parse("third"), &env, "order", order, 2), -1);
+	assert_int_equal(eval_symbol(&S, parse("third"), &env, "order", "`order`", order, 2), -1);
 	const char *msg = since(m);
 	assert_non_null(strstr(msg, "unknown order `third`\n"));
 	m = mark();
-	assert_int_equal(eval_symbol(&S, parse("3"), &env, "order", order, 2), -1);
-	assert_non_null(strstr(since(m), "order must be `first` or `second`, got an integer\n"));
+	assert_int_equal(eval_symbol(&S, parse("3"), &env, "order", "`order`", order, 2), -1);
+	assert_non_null(strstr(since(m), "`order` must be `first` or `second`, got an integer\n"));
 	m = mark();
-	assert_int_equal(eval_symbol(&S, parse("1.5"), &env, "hessian", mode, 3), -1);
-	assert_non_null(strstr(since(m), "hessian must be `none`, `exact` or `lanczos`, got a number\n"));
+	assert_int_equal(eval_symbol(&S, parse("1.5"), &env, "hessian", "`hessian`", mode, 3), -1);
+	assert_non_null(strstr(since(m), "`hessian` must be `none`, `exact` or `lanczos`, got a number\n"));
 }
 
 static const ArgSpec conv_args[] = {{"C", true}, {"k", false}, {"stride", false}};

@@ -1,4 +1,4 @@
-# expect: 39:53: error: `momentum` of `weights` must be from 0 to 0.999999, got 1
+# expect: 39:53: error: `momentum` of `weights` must be at least 0 and below 1, got 1
 # an SGD momentum of exactly 1
 param C      = 4
 param layers = 3

@@ -1,4 +1,4 @@
-# expect: 39:53: error: `momentum` of `weights` must be from 0 to 0.999999, got 2
+# expect: 39:53: error: `momentum` of `weights` must be at least 0 and below 1, got 2
 # an SGD momentum of 2
 param C      = 4
 param layers = 3

@@ -1,5 +1,6 @@
-# expect: 19:5: error: `exclude` leaves cell `normal` no candidate to keep
-# `exclude` leaves no candidate for the genotype to keep
+# expect: 30:16: error: unexpected identifier `layers`; expected end of line, `(`, `,` or `:`
+# expect: 29:57: note: this line ends in an operator, so the next line continues it
+# a chain ending in `->`
 param C      = 4
 param layers = 3
 param nodes  = 2
@@ -16,7 +17,6 @@ cell normal {
     nodes nodes
     ops   skip_connect, avg_pool_3x3, sep_conv_3x3
     keep  2
-    exclude skip_connect, avg_pool_3x3, sep_conv_3x3
 }
 
 cell reduce : normal {
@@ -26,7 +26,7 @@ cell reduce : normal {
 network {
     input      input
     channels   C
-    stem       conv(3 * C, 3, pad=1) -> bn(affine=true)
+    stem       conv(3 * C, 3, pad=1) -> bn(affine=true) ->
     cells      layers, normal
     cells      reduce, at=[1, 2]
     preprocess preprocess

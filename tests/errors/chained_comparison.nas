@@ -1,8 +1,9 @@
-# expect: 28:57: error: the chain ends in `->` with no operation after it
-# a chain ending in `->`
+# expect: 6:26: error: unexpected `<`: comparisons do not chain (write `a < b and b < c`)
+# comparisons do not chain: `a < b < c`
 param C      = 4
 param layers = 3
 param nodes  = 2
+param ok     = 1 < nodes < 3
 param input  = 1x16x16
 
 op fact_reduce  = relu -> concat(conv(C // 2, 1, stride=2),
@@ -25,7 +26,7 @@ cell reduce : normal {
 network {
     input      input
     channels   C
-    stem       conv(3 * C, 3, pad=1) -> bn(affine=true) ->
+    stem       conv(3 * C, 3, pad=1) -> bn(affine=true)
     cells      layers, normal
     cells      reduce, at=[1, 2]
     preprocess preprocess

@@ -1,9 +1,8 @@
-# expect: 6:26: error: comparisons do not chain: write `a < b and b < c`
-# comparisons do not chain: `a < b < c`
+# expect: 18:5: error: `keep` needs a value
+# a cell statement with no argument
 param C      = 4
 param layers = 3
 param nodes  = 2
-param ok     = 1 < nodes < 3
 param input  = 1x16x16
 
 op fact_reduce  = relu -> concat(conv(C // 2, 1, stride=2),
@@ -16,7 +15,7 @@ op preprocess   = if stride == 1 then relu -> conv(C, 1) -> bn else fact_reduce
 cell normal {
     nodes nodes
     ops   skip_connect, avg_pool_3x3, sep_conv_3x3
-    keep  2
+    keep
 }
 
 cell reduce : normal {

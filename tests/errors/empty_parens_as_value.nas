@@ -1,5 +1,5 @@
-# expect: 19:1: error: unexpected `}`; expected an expression
-# a cell statement with no argument
+# expect: 18:12: error: unexpected `)`; expected an expression
+# empty parentheses where a value is needed
 param C      = 4
 param layers = 3
 param nodes  = 2
@@ -15,7 +15,7 @@ op preprocess   = if stride == 1 then relu -> conv(C, 1) -> bn else fact_reduce
 cell normal {
     nodes nodes
     ops   skip_connect, avg_pool_3x3, sep_conv_3x3
-    keep
+    keep  ()
 }
 
 cell reduce : normal {
