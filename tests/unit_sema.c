@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "info.h"
 #include "model.h"
 #include "parse.h"
 
@@ -94,6 +95,61 @@ static void test_counts_by_hand(void **state)
 	assert_int_equal(m->flops, 2 * 4 * 64 * 9 + 4 * (2 * 4 * 64 * 4) + 2 * 4 * 3);
 	assert_int_equal(m->g.node[m->g.logits].shape.d[0], 2);
 	assert_int_equal(m->g.node[m->g.loss].shape.rank, 0);
+	release(&c);
+}
+
+/* `;` ends statements like a newline, and an operator at either end of a
+ * line joins it to the next: the same network as `minimal`. */
+static void test_line_rules(void **state)
+{
+	(void)state;
+	const char *text =
+		"op c1 = conv(C,\n 1)\n"
+		"cell c { nodes 1; ops c1; keep 1 }\n"
+		"network { input 1x8x8; channels 4\n"
+		"  stem conv(C, 3, pad=1) ->\n bn(affine=true)\n"
+		"  cells 1, c; preprocess conv(C, 1)\n"
+		"  head global_avg_pool\n  -> linear(3) }\n"
+		"search { batch 2 }";
+	Compiled c;
+	Model *m = compile(&c, text, NULL, 0);
+	if (!m)
+		fail_msg("%s", c.err);
+	assert_int_equal(m->weight_params, 123);
+	release(&c);
+}
+
+/* Alpha tensors are laid out in the order the network first uses their
+ * cell types, and info lists them in that order. */
+static void test_alpha_order(void **state)
+{
+	(void)state;
+	char text[2048];
+	snprintf(text, sizeof text, "%s", minimal);
+	char *p = strstr(text, "  cells 1, c\n");
+	assert_non_null(p);
+	const char *repl = "  cells 2, c; cells r, at=[0]\n";
+	char rest[2048];
+	snprintf(rest, sizeof rest, "%s", p + strlen("  cells 1, c\n"));
+	snprintf(p, sizeof text - (size_t)(p - text), "%s%s", repl, rest);
+	strcat(text, "cell r : c { ops c1, relu }\n");
+	Compiled c;
+	Model *m = compile(&c, text, NULL, 0);
+	if (!m)
+		fail_msg("%s", c.err);
+	assert_string_equal(m->types[1].name, "r");
+	assert_int_equal(m->types[1].alpha_offset, 0);
+	assert_int_equal(m->types[0].alpha_offset, 4);
+	char *out;
+	size_t len;
+	FILE *f = open_memstream(&out, &len);
+	info_text(f, m);
+	fclose(f);
+	char *r = strstr(out, "alpha.r "), *n = strstr(out, "alpha.c ");
+	assert_non_null(r);
+	assert_non_null(n);
+	assert_true(r < n);
+	free(out);
 	release(&c);
 }
 
@@ -324,6 +380,8 @@ int main(void)
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_counts_by_hand),
+		cmocka_unit_test(test_line_rules),
+		cmocka_unit_test(test_alpha_order),
 		cmocka_unit_test(test_edge_order),
 		cmocka_unit_test(test_inheritance),
 		cmocka_unit_test(test_override_dependents),
