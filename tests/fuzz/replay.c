@@ -71,6 +71,8 @@ static void replay_dir(const char *dir)
 			snprintf(names[count++], len, "%s/%s", dir, e->d_name);
 	}
 	closedir(d);
+	if (count == 0)
+		return;
 	qsort(names, count, sizeof *names, cmp);
 	for (size_t i = 0; i < count; i++) {
 		replay_file(names[i]);
