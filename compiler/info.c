@@ -166,9 +166,10 @@ void info_text(FILE *out, const Model *m)
 		s->weights.nesterov ? " (nesterov)" : "", s->weights.clip, s->l2);
 	fprintf(out, "  arch     adam lr %g, betas (%g, %g), weight decay %g\n", s->arch.lr,
 		s->arch.beta1, s->arch.beta2, s->arch.weight_decay);
-	fprintf(out, "  augment  drop_path %g (%s ramp), cutout %g x %" PRId64 "px (%s ramp)\n",
-		s->drop_path.prob, ramp_names[s->drop_path.ramp], s->cutout.prob, s->cutout.length,
-		ramp_names[s->cutout.ramp]);
+	fprintf(out, "  augment  drop_path %g%s, cutout %g of %" PRId64 "px squares%s\n",
+		s->drop_path.prob, s->drop_path.ramp == RAMP_LINEAR ? " (ramped linearly)" : "",
+		s->cutout.prob, s->cutout.length,
+		s->cutout.ramp == RAMP_LINEAR ? " (ramped linearly)" : "");
 	if (s->hessian.mode == HESS_NONE)
 		fprintf(out, "  hessian  not tracked\n");
 	else
