@@ -203,12 +203,18 @@ static Value arith(Sema *s, const Expr *e, const Value *l, const Value *r)
 				c = 0;
 				break;
 			}
-			/* Floor division and a modulo with the divisor's sign. */
-			c = a / b;
-			if ((a % b != 0) && ((a < 0) != (b < 0)))
-				c--;
-			if (op == OP_MOD)
-				c = a - c * b;
+			/* Floor division and a modulo with the divisor's sign,
+			 * each from C's truncating / and %, so that neither
+			 * passes through a product that could overflow. */
+			if (op == OP_IDIV) {
+				c = a / b;
+				if (a % b != 0 && ((a < 0) != (b < 0)))
+					c--;
+			} else {
+				c = a % b;
+				if (c != 0 && ((c < 0) != (b < 0)))
+					c += b;
+			}
 			break;
 		default: break;
 		}

@@ -409,6 +409,12 @@ bool network_run(Sema *s)
 	int x = expand(s, net.one[N_STEM]->args.v[0].value, m->g.input, &stem);
 	if (x < 0)
 		return false;
+	if (g->node[x].shape.rank != 4) {
+		diag_error(s->d, net.one[N_STEM]->args.v[0].value->loc,
+			   "the stem must give images (channels x height x width), not a %s tensor",
+			   ir_shape_str(s->a, g->node[x].shape, false));
+		return false;
+	}
 
 	m->ncells = (int)net.ncells;
 	m->cells = arena_array(s->a, (size_t)net.ncells, sizeof *m->cells);

@@ -17,6 +17,7 @@
  * space is orders of magnitude below each. */
 enum {
 	SEMA_MAX_IR_NODES = 1 << 20,
+	SEMA_MAX_EXPANSIONS = 1 << 21,  /* primitives and ops applied, graph or not */
 	SEMA_MAX_EXPAND_DEPTH = 64,
 	SEMA_MAX_CELLS = 1000,
 	SEMA_MAX_NODES = 64,
@@ -56,6 +57,7 @@ typedef struct Sema {
 	const Item **param_items;
 	const Item *network, *search;
 	bool budget_reported;
+	int64_t expansions;     /* work done by expand, against SEMA_MAX_EXPANSIONS */
 } Sema;
 
 /* ---- eval.c ---- */

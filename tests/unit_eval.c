@@ -167,6 +167,14 @@ static void test_floor_division_and_modulo(void **state)
 	float_is("-7.0 // 2", -4.0);
 	float_is("-7.5 % 2", 0.5);
 	float_is("7.5 % -2", -0.5);
+	/* Near the ends of int64 the result fits though a quotient times the
+	 * divisor would not (a fuzzer find: tests/fuzz/crashes). */
+	int_is("(-9223372036854775807 - 1) % 3", 1);
+	int_is("9223372036854775807 % -2", -1);
+	int_is("(-9223372036854775807 - 1) // 3", -3074457345618258603);
+	int_is("(-9223372036854775807 - 1) // -2", 4611686018427387904);
+	/* Python: 1 // 0.1 is 9.0 and 1 % 0.1 is about 0.1 */
+	float_is("1 // 0.1", 9.0);
 }
 
 /* Integer overflow is a reported error, never wraparound or UB. */
