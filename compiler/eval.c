@@ -310,6 +310,8 @@ static Value binary(Sema *s, const Expr *e, const Env *env, bool symbols_ok)
 
 Value eval(Sema *s, const Expr *e, const Env *env, bool symbols_ok)
 {
+	if (!sema_work(s, e->loc))
+		return err_value(e->loc);
 	switch (e->kind) {
 	case E_INT:
 		return int_value(e->u.i, e->loc);

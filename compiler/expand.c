@@ -94,6 +94,17 @@ bool ir_budget(Sema *s, Loc loc)
 	return false;
 }
 
+bool sema_work(Sema *s, Loc loc)
+{
+	if (++s->work <= SEMA_MAX_WORK)
+		return true;
+	if (!s->budget_reported)
+		diag_error(s->d, loc, "the spec takes more than %d steps to expand here; "
+			   "does an op use another many times over?", SEMA_MAX_WORK);
+	s->budget_reported = true;
+	return false;
+}
+
 /* ---- the static check of op bodies ------------------------------------ */
 
 static void check_value(Sema *s, const Expr *e, const Env *env);
@@ -569,15 +580,8 @@ static int apply_op(Frame *f, OpDef *op, const Expr *call, Loc loc, int x)
 static int expand_in(Frame *f, const Expr *e, int x)
 {
 	Sema *s = f->s;
-	/* `identity` and ops made of it add no graph node, so the node
-	 * budget alone would not bound an op that doubles at every level. */
-	if (++s->expansions > SEMA_MAX_EXPANSIONS) {
-		if (!s->budget_reported)
-			diag_error(s->d, e->loc, "the spec expands to more than %d operations here; "
-				   "does an op use another many times over?", SEMA_MAX_EXPANSIONS);
-		s->budget_reported = true;
+	if (!sema_work(s, e->loc))
 		return -1;
-	}
 	switch (e->kind) {
 	case E_CHAIN:
 		for (int i = 0; i < e->u.list.n && x >= 0; i++)

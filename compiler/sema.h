@@ -17,7 +17,7 @@
  * space is orders of magnitude below each. */
 enum {
 	SEMA_MAX_IR_NODES = 1 << 20,
-	SEMA_MAX_EXPANSIONS = 1 << 21,  /* primitives and ops applied, graph or not */
+	SEMA_MAX_WORK = 1 << 21,        /* expansion steps and evaluated expressions */
 	SEMA_MAX_EXPAND_DEPTH = 64,
 	SEMA_MAX_CELLS = 1000,
 	SEMA_MAX_NODES = 64,
@@ -57,7 +57,7 @@ typedef struct Sema {
 	const Item **param_items;
 	const Item *network, *search;
 	bool budget_reported;
-	int64_t expansions;     /* work done by expand, against SEMA_MAX_EXPANSIONS */
+	int64_t work;           /* steps of expand and eval, against SEMA_MAX_WORK */
 } Sema;
 
 /* ---- eval.c ---- */
@@ -123,6 +123,11 @@ bool is_primitive(const char *name);
 int op_names(const Sema *s, const char **out, int max);
 /* Spend one IR node of the budget; false (reported once) when exhausted. */
 bool ir_budget(Sema *s, Loc loc);
+/* Spend one step of work (an op applied, an expression evaluated): the
+ * node budget alone does not bound ops that expand to identity, or that
+ * evaluate large lists, many times over.  False (reported once) when the
+ * budget is exhausted. */
+bool sema_work(Sema *s, Loc loc);
 
 /* ---- cells.c ---- */
 bool cells_run(Sema *s);
