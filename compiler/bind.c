@@ -15,6 +15,35 @@ void report_unknown(Sema *s, Loc loc, const char *what, const char *name,
 		diag_error(s->d, loc, "unknown %s `%s`", what, name);
 }
 
+int stmt_head(Sema *s, const Stmt *st, const char *kind, const char *where,
+	      const char *const *heads, int n, const Stmt **seen, unsigned repeatable,
+	      unsigned with_tail)
+{
+	int h = 0;
+	while (h < n && strcmp(heads[h], st->head) != 0)
+		h++;
+	if (h == n) {
+		report_unknown(s, st->loc, kind, st->head, heads, n);
+		return -1;
+	}
+	if (st->args.n == 0) {
+		diag_error(s->d, st->loc, "`%s` needs a value", st->head);
+		return -1;
+	}
+	if (seen[h] && !(repeatable & (1u << h))) {
+		diag_error(s->d, st->loc, "`%s` is given twice in %s", st->head, where);
+		diag_note(s->d, seen[h]->loc, "first given here");
+		return -1;
+	}
+	if (!seen[h])
+		seen[h] = st;
+	if (st->tail_loc.src && !(with_tail & (1u << h))) {
+		diag_error(s->d, st->tail_loc, "`%s` takes no `:` list", st->head);
+		return -1;
+	}
+	return h;
+}
+
 static const char *plural(int n, const char *word)
 {
 	return n == 1 ? word : "arguments";

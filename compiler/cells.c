@@ -17,14 +17,6 @@ static const char *const cell_heads[] = {
 };
 enum { H_NODES, H_OPS, H_EDGE, H_STRIDE, H_KEEP, H_EXCLUDE, H_OUTPUT, NHEADS };
 
-static int head_index(const char *head)
-{
-	for (int i = 0; i < NHEADS; i++)
-		if (strcmp(cell_heads[i], head) == 0)
-			return i;
-	return -1;
-}
-
 /* The statements in force for a cell, after inheritance. */
 typedef struct CellStmts {
 	const Stmt *one[NHEADS];    /* the single statements */
@@ -68,38 +60,22 @@ static bool collect(Sema *s, int idx, CellStmts *out, int depth)
 	}
 	const Stmt *seen[NHEADS] = {0};
 	bool own_edges = false;
+	const char *where = arena_printf(s->a, "cell `%s`", it->name);
 	for (int i = 0; i < it->body.n; i++) {
 		const Stmt *st = it->body.v[i];
-		int h = head_index(st->head);
+		int h = stmt_head(s, st, "cell setting", where, cell_heads, NHEADS, seen,
+				  1u << H_EDGE, 1u << H_EDGE);
 		if (h < 0) {
-			report_unknown(s, st->loc, "cell setting", st->head, cell_heads, NHEADS);
 			ok = false;
-			continue;
-		}
-		if (st->args.n == 0) {
-			diag_error(s->d, st->loc, "`%s` needs a value", st->head);
-			ok = false;
-			continue;
-		}
-		if (h == H_EDGE) {
+		} else if (h == H_EDGE) {
+			/* A cell's own edges replace all of its base's. */
 			if (!own_edges)
 				memset(&out->edges, 0, sizeof out->edges);
 			own_edges = true;
 			ptrvec_push(s->a, &out->edges, (void *)st);
-			continue;
+		} else {
+			out->one[h] = st;
 		}
-		if (seen[h]) {
-			diag_error(s->d, st->loc, "`%s` is given twice in cell `%s`", st->head, it->name);
-			diag_note(s->d, seen[h]->loc, "first given here");
-			ok = false;
-			continue;
-		}
-		if (st->tail_loc.src) {
-			diag_error(s->d, st->tail_loc, "only `edge` takes a `:` list");
-			ok = false;
-		}
-		seen[h] = st;
-		out->one[h] = st;
 	}
 	return ok;
 }

@@ -148,41 +148,21 @@ static bool collect(Sema *s, Net *net, PtrVec *cells_stmts)
 {
 	bool ok = true;
 	const Item *it = s->network;
+	const Stmt *seen[NNET] = {0};
 	for (int i = 0; i < it->body.n; i++) {
 		const Stmt *st = it->body.v[i];
-		int h = 0;
-		while (h < NNET && strcmp(net_heads[h], st->head) != 0)
-			h++;
-		if (h == NNET) {
-			report_unknown(s, st->loc, "network setting", st->head, net_heads, NNET);
+		int h = stmt_head(s, st, "network setting", "the network", net_heads, NNET, seen,
+				  1u << N_CELLS, 0);
+		if (h < 0) {
 			ok = false;
-			continue;
-		}
-		if (st->args.n == 0) {
-			diag_error(s->d, st->loc, "`%s` needs a value", st->head);
-			ok = false;
-			continue;
-		}
-		if (st->tail_loc.src) {
-			diag_error(s->d, st->tail_loc, "unexpected `:` in `%s`", st->head);
-			ok = false;
-		}
-		if (h == N_CELLS) {
+		} else if (h == N_CELLS) {
 			ptrvec_push(s->a, cells_stmts, (void *)st);
-			continue;
-		}
-		if (net->one[h]) {
-			diag_error(s->d, st->loc, "`%s` is given twice in the network", st->head);
-			diag_note(s->d, net->one[h]->loc, "first given here");
-			ok = false;
-			continue;
-		}
-		if (st->args.n != 1 || st->args.v[0].name) {
+		} else if (st->args.n != 1 || st->args.v[0].name) {
 			diag_error(s->d, st->loc, "`%s` takes one value", st->head);
 			ok = false;
-			continue;
+		} else {
+			net->one[h] = st;
 		}
-		net->one[h] = st;
 	}
 	for (int h = 0; h < NNET && ok; h++)
 		if (h != N_CELLS && !net->one[h]) {

@@ -233,33 +233,14 @@ bool schedule_run(Sema *s)
 		return true;
 	bool ok = true;
 	const Stmt *seen[NSETTINGS] = {0};
+	const char *heads[NSETTINGS];
+	for (int j = 0; j < NSETTINGS; j++)
+		heads[j] = settings[j].head;
 	for (int i = 0; i < s->search->body.n; i++) {
 		const Stmt *stmt = s->search->body.v[i];
-		int k = 0;
-		while (k < NSETTINGS && strcmp(settings[k].head, stmt->head) != 0)
-			k++;
-		if (k == NSETTINGS) {
-			const char *heads[NSETTINGS];
-			for (int j = 0; j < NSETTINGS; j++)
-				heads[j] = settings[j].head;
-			report_unknown(s, stmt->loc, "search setting", stmt->head, heads, NSETTINGS);
-			ok = false;
-			continue;
-		}
-		if (seen[k]) {
-			diag_error(s->d, stmt->loc, "`%s` is given twice in the search block", stmt->head);
-			diag_note(s->d, seen[k]->loc, "first given here");
-			ok = false;
-			continue;
-		}
-		seen[k] = stmt;
-		if (stmt->args.n == 0) {
-			diag_error(s->d, stmt->loc, "`%s` needs a value", stmt->head);
-			ok = false;
-			continue;
-		}
-		if (stmt->tail_loc.src) {
-			diag_error(s->d, stmt->tail_loc, "unexpected `:` in `%s`", stmt->head);
+		int k = stmt_head(s, stmt, "search setting", "the search block", heads, NSETTINGS,
+				  seen, 0, 0);
+		if (k < 0) {
 			ok = false;
 			continue;
 		}

@@ -94,6 +94,15 @@ typedef struct ArgSpec {
  * missing required ones. */
 bool bind_args(Sema *s, const char *callee, Loc loc, const ArgList *args,
 	       const ArgSpec *spec, int n, const Expr **out);
+/* The index of a block statement's head in heads[], or -1 after reporting
+ * what is wrong with it: an unknown head (with a suggestion), no value, a
+ * second statement with a head not in `repeatable` (a bit per head), or a
+ * `:` list on a head not in `with_tail`.  seen[] (n entries, zeroed by the
+ * caller) remembers the first statement of each head.  `kind` names the
+ * settings ("cell setting"), `where` the block ("cell `normal`"). */
+int stmt_head(Sema *s, const Stmt *st, const char *kind, const char *where,
+	      const char *const *heads, int n, const Stmt **seen, unsigned repeatable,
+	      unsigned with_tail);
 /* Report a bad name, with the closest of `cands` as a suggestion. */
 void report_unknown(Sema *s, Loc loc, const char *what, const char *name,
 		    const char *const *cands, int n);

@@ -1,4 +1,4 @@
-# expect: 18:13: error: only `edge` takes a `:` list
+# expect: 18:13: error: `keep` takes no `:` list
 # a `:` list on a statement other than `edge`
 param C      = 4
 param layers = 3
