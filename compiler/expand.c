@@ -99,8 +99,9 @@ bool sema_work(Sema *s, Loc loc)
 	if (++s->work <= SEMA_MAX_WORK)
 		return true;
 	if (!s->budget_reported)
-		diag_error(s->d, loc, "the spec takes more than %d steps to expand here; "
-			   "does an op use another many times over?", SEMA_MAX_WORK);
+		diag_error(s->d, loc, "the spec takes more than %d steps to expand here; is the "
+			   "network far larger than a search needs, or does an op use another many "
+			   "times over?", SEMA_MAX_WORK);
 	s->budget_reported = true;
 	return false;
 }

@@ -5,6 +5,7 @@
  *         -> network (the supernet IR) -> ir_verify */
 #include "sema.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const char *base_name(Arena *a, const char *path)
@@ -88,6 +89,9 @@ Model *sema_run(Arena *a, Diag *d, const Spec *spec, Override *ov, int nov)
 	if (!ok || d->errors > before)
 		return NULL;
 	if (ir_verify(&m->g, stderr) != 0) {
+#ifdef NASC_FUZZING
+		abort(); /* a compiler bug: make the fuzzer keep the input */
+#endif
 		diag_error(d, (Loc){0}, "internal error: the supernet IR fails verification");
 		return NULL;
 	}

@@ -17,7 +17,7 @@
  * space is orders of magnitude below each. */
 enum {
 	SEMA_MAX_IR_NODES = 1 << 20,
-	SEMA_MAX_WORK = 1 << 21,        /* expansion steps and evaluated expressions */
+	SEMA_MAX_WORK = 1 << 23,        /* expansion steps and evaluated expressions */
 	SEMA_MAX_EXPAND_DEPTH = 64,
 	SEMA_MAX_CELLS = 1000,
 	SEMA_MAX_NODES = 64,
