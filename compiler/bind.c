@@ -91,9 +91,14 @@ bool bind_args(Sema *s, const char *callee, Loc loc, const ArgList *args,
 			int nc = 0;
 			for (int k = 0; k < n && nc < 64; k++)
 				cands[nc++] = spec[k].name;
-			char what[128];
-			snprintf(what, sizeof what, "argument of `%s`", callee);
-			report_unknown(s, a->name_loc, what, a->name, cands, nc);
+			const char *best = suggest(a->name, cands, nc);
+			if (best)
+				diag_error(s->d, a->name_loc,
+					   "`%s` has no argument `%s`; did you mean `%s`?", callee,
+					   a->name, best);
+			else
+				diag_error(s->d, a->name_loc, "`%s` has no argument `%s`", callee,
+					   a->name);
 			ok = false;
 			continue;
 		}

@@ -466,7 +466,7 @@ static void test_bind_args(void **state)
 	assert_false(bind("f(8, C=4)", conv_args, 3, out, &msg));
 	assert_non_null(strstr(msg, "v:1:6: error: `C` of `f` is given twice\n"));
 	assert_false(bind("f(8, strid=2)", conv_args, 3, out, &msg));
-	assert_non_null(strstr(msg, "v:1:6: error: unknown argument of `f` `strid`; "
+	assert_non_null(strstr(msg, "v:1:6: error: `f` has no argument `strid`; "
 				    "did you mean `stride`?\n"));
 	assert_false(bind("f(8, depth=2)", conv_args, 3, out, &msg));
 	assert_null(strstr(msg, "did you mean"));

@@ -1,4 +1,4 @@
-# expect: 40:31: error: unknown argument of `exact` `iters`
+# expect: 40:31: error: `exact` has no argument `iters`
 # an argument that belongs to another `hessian` kind
 param C      = 4
 param layers = 3

@@ -1,4 +1,4 @@
-# expect: 39:44: error: unknown argument of `sgd` `momentun`; did you mean `momentum`?
+# expect: 39:44: error: `sgd` has no argument `momentun`; did you mean `momentum`?
 # a misspelled optimizer argument
 param C      = 4
 param layers = 3

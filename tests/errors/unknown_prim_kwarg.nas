@@ -1,4 +1,4 @@
-# expect: 8:50: error: unknown argument of `conv` `strid`; did you mean `stride`?
+# expect: 8:50: error: `conv` has no argument `strid`; did you mean `stride`?
 # a misspelled keyword argument of a primitive
 param C      = 4
 param layers = 3

@@ -1,4 +1,4 @@
-# expect: 28:44: error: unknown argument of `bn` `track`
+# expect: 28:44: error: `bn` has no argument `track`
 # a keyword argument a primitive does not take at all
 param C      = 4
 param layers = 3

@@ -1,4 +1,4 @@
-# expect: 13:28: error: unknown argument of `sep_conv` `kernel`
+# expect: 13:28: error: `sep_conv` has no argument `kernel`
 # a user op called with a keyword it does not declare
 param C      = 4
 param layers = 3
