@@ -79,6 +79,18 @@ uint32_t rng_below(Rng *r, uint32_t n)
 	return v % n;
 }
 
+void rng_fill_uniform(float *x, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset)
+{
+	int64_t i = 0;
+	while (i < n) {
+		uint64_t pos = offset + (uint64_t)i;
+		uint32_t w[4];
+		block_at(seed, stream, pos / 4, w);
+		for (uint64_t j = pos % 4; j < 4 && i < n; j++)
+			x[i++] = (float)(w[j] >> 8) * 0x1.0p-24f;
+	}
+}
+
 /* Two normals from two words: u1 in (0, 1] keeps the logarithm finite. */
 static void box_muller(uint32_t a, uint32_t b, float *z0, float *z1)
 {

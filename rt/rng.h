@@ -29,6 +29,10 @@ float rng_uniform(Rng *r);
 /* Uniform integer in [0, n), without modulo bias; n > 0. */
 uint32_t rng_below(Rng *r, uint32_t n);
 
+/* x[i] = uniform [0, 1) sample number offset + i of (seed, stream): word
+ * offset + i of the stream, with 24 random bits. */
+void rng_fill_uniform(float *x, int64_t n, uint64_t seed, uint64_t stream, uint64_t offset);
+
 /* x[i] = N(0, 1) sample number offset + i of (seed, stream), for i < n:
  * Box-Muller on the words of block (offset + i) / 4.  The same position
  * gives the same value whatever n and offset were used to reach it. */

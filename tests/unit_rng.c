@@ -1,6 +1,7 @@
 /* unit_rng.c - the runtime's generator: Philox4x32-10 against the known
  * answers published with the algorithm, reproducibility, independence of
- * how a range is split, and the moments of what it draws. */
+ * how a range is split, the moments of what it draws, and the default
+ * initializations built on it. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "init.h"
 #include "rng.h"
 
 /* The known-answer vectors of the Random123 distribution (counter, key,
@@ -123,6 +125,54 @@ static void test_uniform_bins(void **state)
 		assert_true(seen[v] > 800 && seen[v] < 1200);
 }
 
+/* PyTorch's default bound for a conv weight [16, 8/2, 3, 3]: fan_in 36. */
+static void test_fan_in_bound(void **state)
+{
+	(void)state;
+	assert_true(fabs(init_fan_in_bound(4 * 3 * 3) - 1.0 / 6.0) < 1e-15);
+	assert_true(fabs(init_fan_in_bound(256) - 0.0625) < 1e-15);
+	assert_true(init_fan_in_bound(0) == 0.0);
+}
+
+/* Uniform initialization stays inside its bound and has the variance of
+ * U(-b, b), b^2/3; normal initialization has the asked standard deviation;
+ * a tensor's values depend on its stream only. */
+static void test_init_distributions(void **state)
+{
+	(void)state;
+	enum { N = 200000 };
+	float *w = malloc(N * sizeof *w), *v = malloc(N * sizeof *v);
+	assert_non_null(w);
+	assert_non_null(v);
+	double b = init_fan_in_bound(9);
+	init_uniform(w, N, b, 5, 11);
+	double sum = 0, sum2 = 0;
+	for (int i = 0; i < N; i++) {
+		assert_true(w[i] >= -b && w[i] < b);
+		sum += w[i];
+		sum2 += (double)w[i] * w[i];
+	}
+	double var = sum2 / N - (sum / N) * (sum / N);
+	assert_true(fabs(var - b * b / 3) < 0.01 * b * b / 3);
+	init_uniform(v, N, b, 5, 11);
+	assert_memory_equal(w, v, N * sizeof *w);
+	init_uniform(v, N, b, 5, 12);
+	assert_true(memcmp(w, v, N * sizeof *w) != 0);
+
+	init_normal(w, N, 1e-3, 5, 13);
+	sum = sum2 = 0;
+	for (int i = 0; i < N; i++) {
+		sum += w[i];
+		sum2 += (double)w[i] * w[i];
+	}
+	double sd = sqrt(sum2 / N - (sum / N) * (sum / N));
+	assert_true(fabs(sd - 1e-3) < 1e-5);
+	init_constant(v, 3, 1.0f);
+	assert_true(v[0] == 1.0f && v[2] == 1.0f);
+	free(w);
+	free(v);
+}
+
 int main(void)
 {
 	cmocka_set_message_output(CM_OUTPUT_TAP);
@@ -132,6 +182,8 @@ int main(void)
 		cmocka_unit_test(test_fill_independent_of_split),
 		cmocka_unit_test(test_normal_moments),
 		cmocka_unit_test(test_uniform_bins),
+		cmocka_unit_test(test_fan_in_bound),
+		cmocka_unit_test(test_init_distributions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
