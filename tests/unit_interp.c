@@ -1,0 +1,254 @@
+/* unit_interp.c - the reference semantics of the graph IR: primitives on
+ * cases small enough to work out by hand, then whole supernets against
+ * PyTorch (tests/reference/forward_*.safetensors, written by
+ * gen_forward.py: a float64 state, a batch, and PyTorch's logits and loss
+ * in training mode). */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "interp.h"
+#include "model.h"
+#include "parse.h"
+#include "safetensors.h"
+
+static Arena arena;
+
+static int leaf(IrGraph *g, IrOp op, IrShape s)
+{
+	return ir_leaf(g, op, s, op == IR_LABELS ? DT_I64 : DT_F32, op == IR_WEIGHT ? "w" : NULL,
+		       NULL, (Loc){0});
+}
+
+static int node(IrGraph *g, IrOp op, const int *in, int nin, const IrAttr *at)
+{
+	char err[256];
+	int v = ir_add(g, op, in, nin, at, NULL, (Loc){0}, err, sizeof err);
+	if (v < 0)
+		fail_msg("ir_add: %s", err);
+	return v;
+}
+
+static void run(Interp *it)
+{
+	char err[256];
+	if (interp_run(it, err, sizeof err) != 0)
+		fail_msg("interp_run: %s", err);
+}
+
+/* A 3x3 kernel of ones with pad 1 sums each 3x3 neighbourhood; with
+ * stride 2 it keeps every other one; a 2-group 1x1 conv keeps groups apart. */
+static void test_conv_by_hand(void **state)
+{
+	(void)state;
+	IrGraph g;
+	ir_init(&g, &arena);
+	int x = leaf(&g, IR_INPUT, ir_shape4(1, 1, 3, 3));
+	int w = leaf(&g, IR_WEIGHT, ir_shape4(1, 1, 3, 3));
+	IrAttr a = {.kh = 3, .kw = 3, .stride = 1, .pad = 1, .dilation = 1, .groups = 1};
+	int in[2] = {x, w};
+	int y = node(&g, IR_CONV2D, in, 2, &a);
+	a.stride = 2;
+	int y2 = node(&g, IR_CONV2D, in, 2, &a);
+	Interp it;
+	assert_int_equal(interp_init(&it, &g), 0);
+	for (int i = 0; i < 9; i++) {
+		interp_value(&it, x)[i] = i + 1; /* 1..9 */
+		interp_value(&it, w)[i] = 1;
+	}
+	run(&it);
+	const double want[9] = {12, 21, 16, 27, 45, 33, 24, 39, 28};
+	for (int i = 0; i < 9; i++)
+		assert_true(interp_value(&it, y)[i] == want[i]);
+	const double want2[4] = {12, 16, 24, 28};
+	for (int i = 0; i < 4; i++)
+		assert_true(interp_value(&it, y2)[i] == want2[i]);
+	interp_free(&it);
+}
+
+/* At a corner a padded 3x3 window sees 4 pixels: the average divides by 4
+ * without count_pad and by 9 with it; the max never picks the padding. */
+static void test_pools_by_hand(void **state)
+{
+	(void)state;
+	IrGraph g;
+	ir_init(&g, &arena);
+	int x = leaf(&g, IR_INPUT, ir_shape4(1, 1, 2, 2));
+	IrAttr a = {.kh = 3, .kw = 3, .stride = 1, .pad = 1};
+	int avg = node(&g, IR_AVG_POOL, &x, 1, &a);
+	a.count_pad = true;
+	int avg_pad = node(&g, IR_AVG_POOL, &x, 1, &a);
+	int mx = node(&g, IR_MAX_POOL, &x, 1, &a);
+	Interp it;
+	assert_int_equal(interp_init(&it, &g), 0);
+	double *xv = interp_value(&it, x);
+	xv[0] = -1, xv[1] = -2, xv[2] = -3, xv[3] = -4;
+	run(&it);
+	for (int i = 0; i < 4; i++) {
+		assert_true(fabs(interp_value(&it, avg)[i] - (-10.0 / 4)) < 1e-15);
+		assert_true(fabs(interp_value(&it, avg_pad)[i] - (-10.0 / 9)) < 1e-15);
+		assert_true(interp_value(&it, mx)[i] == -1);
+	}
+	interp_free(&it);
+}
+
+/* Batch norm leaves each channel with mean 0 and (biased) variance
+ * var/(var+eps); cross entropy of equal logits is log K; a mixed edge
+ * weighs its candidates by the alpha row it names. */
+static void test_bn_ce_mixed_by_hand(void **state)
+{
+	(void)state;
+	IrGraph g;
+	ir_init(&g, &arena);
+	int x = leaf(&g, IR_INPUT, ir_shape4(2, 1, 1, 2));
+	IrAttr bn = {.eps = 1e-5, .momentum = 0.1};
+	int y = node(&g, IR_BATCH_NORM, &x, 1, &bn);
+	IrShape ls = {.rank = 2, .d = {2, 5}}, ys = {.rank = 1, .d = {2}};
+	int logits = leaf(&g, IR_INPUT, ls);
+	int labels = leaf(&g, IR_LABELS, ys);
+	int ce_in[2] = {logits, labels};
+	int ce = node(&g, IR_CROSS_ENTROPY, ce_in, 2, NULL);
+	IrShape as = {.rank = 2, .d = {2, 2}};
+	int alpha = leaf(&g, IR_INPUT, as);
+	int w = node(&g, IR_SOFTMAX, &alpha, 1, NULL);
+	int mixed_in[3] = {w, x, y};
+	IrAttr row = {.row = 1};
+	int mixed = node(&g, IR_MIXED, mixed_in, 3, &row);
+
+	Interp it;
+	assert_int_equal(interp_init(&it, &g), 0);
+	double *xv = interp_value(&it, x);
+	xv[0] = 1, xv[1] = 2, xv[2] = 3, xv[3] = 6; /* mean 3, variance 3.5 */
+	interp_value(&it, labels)[0] = 3;
+	interp_value(&it, labels)[1] = 0;
+	double *av = interp_value(&it, alpha);
+	av[0] = 5, av[1] = 5, av[2] = 0, av[3] = log(3.0); /* row 1: weights 1/4, 3/4 */
+	run(&it);
+	double s = 1 / sqrt(3.5 + 1e-5);
+	const double want[4] = {-2 * s, -1 * s, 0, 3 * s};
+	for (int i = 0; i < 4; i++)
+		assert_true(fabs(interp_value(&it, y)[i] - want[i]) < 1e-12);
+	assert_true(fabs(interp_value(&it, ce)[0] - log(5.0)) < 1e-14);
+	for (int i = 0; i < 4; i++)
+		assert_true(fabs(interp_value(&it, mixed)[i] - (0.25 * xv[i] + 0.75 * want[i])) < 1e-12);
+	interp_free(&it);
+}
+
+/* A whole supernet against PyTorch in float64: compile the space with the
+ * fixture's configuration, load its weights, alpha and batch by name, and
+ * compare the logits and the loss. */
+static void check_forward(const char *space)
+{
+	char path[512], err[512];
+	snprintf(path, sizeof path, "%s/tests/reference/forward_%s.safetensors", SRCDIR, space);
+	StFile f;
+	st_init(&f);
+	if (st_read(path, &f, err, sizeof err) != 0)
+		fail_msg("%s", err);
+	const char *keys[] = {"C", "layers", "nodes", "input", "classes", "batch"};
+	Override ov[6];
+	for (int i = 0; i < 6; i++) {
+		ov[i].name = keys[i];
+		ov[i].value = st_meta(&f, keys[i]);
+		ov[i].used = false;
+		assert_non_null(ov[i].value);
+	}
+	Arena a;
+	arena_init(&a);
+	Diag d;
+	diag_init(&d, stderr);
+	snprintf(path, sizeof path, "%s/examples/spaces/%s.nas", SRCDIR, space);
+	Source *src = read_source(&a, &d, path);
+	assert_non_null(src);
+	Spec *spec = parse_spec(&a, &d, src);
+	assert_non_null(spec);
+	Model *m = sema_run(&a, &d, spec, ov, 6);
+	assert_non_null(m);
+
+	Interp it;
+	assert_int_equal(interp_init(&it, &m->g), 0);
+	int loaded = 0;
+	for (int v = 0; v < m->g.n; v++) {
+		const IrNode *n = &m->g.node[v];
+		const char *name = n->op == IR_INPUT ? "x" : n->op == IR_LABELS ? "y" : n->name;
+		if (!name)
+			continue;
+		const StTensor *t = st_find(&f, name);
+		if (!t)
+			fail_msg("%s: no tensor `%s` in the fixture", space, name);
+		if (t->numel != ir_numel(n->shape))
+			fail_msg("%s: `%s` has %lld values, nasc expects %lld", space, name,
+				 (long long)t->numel, (long long)ir_numel(n->shape));
+		double *dst = interp_value(&it, v);
+		for (int64_t i = 0; i < t->numel; i++)
+			dst[i] = t->dtype == ST_I64 ? (double)((const int64_t *)t->data)[i]
+						    : ((const double *)t->data)[i];
+		loaded++;
+	}
+	run(&it);
+	const StTensor *logits = st_find(&f, "expect.logits"), *loss = st_find(&f, "expect.loss");
+	assert_non_null(logits);
+	assert_non_null(loss);
+	assert_int_equal(logits->numel, ir_numel(m->g.node[m->g.logits].shape));
+	double maxdiff = 0;
+	for (int64_t i = 0; i < logits->numel; i++) {
+		double want = ((const double *)logits->data)[i];
+		double got = interp_value(&it, m->g.logits)[i];
+		double diff = fabs(got - want) / (1 + fabs(want));
+		maxdiff = diff > maxdiff ? diff : maxdiff;
+	}
+	double want = ((const double *)loss->data)[0], got = interp_value(&it, m->g.loss)[0];
+	printf("# %s: %d tensors loaded, loss %.15g (PyTorch %.15g), max logit difference %.3g\n",
+	       space, loaded, got, want, maxdiff);
+	assert_true(maxdiff < 1e-10);
+	assert_true(fabs(got - want) <= 1e-10 * fabs(want));
+	interp_free(&it);
+	arena_free(&a);
+	st_free(&f);
+}
+
+static void test_darts_forward_matches_pytorch(void **state)
+{
+	(void)state;
+	check_forward("darts");
+}
+
+static void test_s3_forward_matches_pytorch(void **state)
+{
+	(void)state;
+	check_forward("s3");
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	arena_init(&arena);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	arena_free(&arena);
+	return 0;
+}
+
+int main(void)
+{
+	cmocka_set_message_output(CM_OUTPUT_TAP);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_conv_by_hand),
+		cmocka_unit_test(test_pools_by_hand),
+		cmocka_unit_test(test_bn_ce_mixed_by_hand),
+		cmocka_unit_test(test_darts_forward_matches_pytorch),
+		cmocka_unit_test(test_s3_forward_matches_pytorch),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
