@@ -27,23 +27,25 @@ static int64_t weights_under(const Model *m, const char *prefix)
 	return n;
 }
 
-/* The k-th alpha tensor in the flattened alpha vector (they are laid out
- * in the order the network first uses each cell type), or NULL. */
-static const ModelCellType *alpha_at(const Model *m, int k)
+static int by_offset(const void *a, const void *b)
 {
-	int found = 0;
-	int64_t offset = 0;
-	for (;;) {
-		const ModelCellType *next = NULL;
-		for (int t = 0; t < m->ntypes; t++)
-			if (m->types[t].used && m->types[t].alpha_offset == offset)
-				next = &m->types[t];
-		if (!next)
-			return NULL;
-		if (found++ == k)
-			return next;
-		offset += (int64_t)next->nedges * next->nops;
-	}
+	const ModelCellType *x = *(const ModelCellType *const *)a;
+	const ModelCellType *y = *(const ModelCellType *const *)b;
+	return (x->alpha_offset > y->alpha_offset) - (x->alpha_offset < y->alpha_offset);
+}
+
+/* The cell types that have an alpha tensor, in the order of the flattened
+ * alpha vector (the order the network first uses them). */
+static int alpha_order(const Model *m, const ModelCellType ***out)
+{
+	const ModelCellType **v = arena_array(m->arena, (size_t)m->ntypes + 1, sizeof *v);
+	int n = 0;
+	for (int t = 0; t < m->ntypes; t++)
+		if (m->types[t].used)
+			v[n++] = &m->types[t];
+	qsort(v, (size_t)n, sizeof *v, by_offset);
+	*out = v;
+	return n;
 }
 
 static const char *grouped(char *buf, size_t len, int64_t v)
@@ -139,12 +141,11 @@ void info_text(FILE *out, const Model *m)
 	}
 
 	fprintf(out, "\nalpha layout (%" PRId64 " values)\n", m->alpha_size);
-	for (int k = 0; k < m->ntypes; k++) {
-		const ModelCellType *ct = alpha_at(m, k);
-		if (ct)
-			fprintf(out, "  alpha.%-10s [%d, %d]  offset %" PRId64 "\n", ct->name, ct->nedges,
-				ct->nops, ct->alpha_offset);
-	}
+	const ModelCellType **order;
+	int nalpha = alpha_order(m, &order);
+	for (int k = 0; k < nalpha; k++)
+		fprintf(out, "  alpha.%-10s [%d, %d]  offset %" PRId64 "\n", order[k]->name,
+			order[k]->nedges, order[k]->nops, order[k]->alpha_offset);
 
 	fprintf(out, "\nsize\n");
 	fprintf(out, "  weights  %s  (stem %s, cells %s, head %s)\n",
@@ -291,10 +292,10 @@ void info_json(FILE *out, const Model *m)
 
 	fputs(",\n  \"alpha\": [", out);
 	bool first = true;
-	for (int k = 0; k < m->ntypes; k++) {
-		const ModelCellType *ct = alpha_at(m, k);
-		if (!ct)
-			continue;
+	const ModelCellType **order;
+	int nalpha = alpha_order(m, &order);
+	for (int k = 0; k < nalpha; k++) {
+		const ModelCellType *ct = order[k];
 		fprintf(out, "%s\n    {\"name\": \"alpha.", first ? "" : ",");
 		fputs(ct->name, out);
 		fprintf(out, "\", \"cell\": ");

@@ -251,7 +251,10 @@ static int build_cell(Sema *s, const Net *net, int ci, int p0, int p1, int64_t C
 	}
 
 	int w = alpha_of(s, ct);
-	int *outs = arena_array(s->a, (size_t)ct->nops + 1, sizeof(int));
+	/* The inputs of each mixed node: the alpha weights, then the candidates. */
+	int *mix_in = arena_array(s->a, (size_t)ct->nops + 1, sizeof(int));
+	int *outs = mix_in + 1;
+	mix_in[0] = w;
 	int *sum = arena_array(s->a, (size_t)ct->nedges + 1, sizeof(int));
 	for (int node = 2; node < 2 + ct->nodes; node++) {
 		int nsum = 0, first_edge = -1;
@@ -285,15 +288,11 @@ static int build_cell(Sema *s, const Net *net, int ci, int p0, int p1, int64_t C
 					return -1;
 				}
 			}
-			int in[1 + 64];
-			int *inp = ct->nops + 1 <= 65 ? in : arena_array(s->a, (size_t)ct->nops + 1, sizeof(int));
-			inp[0] = w;
-			memcpy(inp + 1, outs, (size_t)ct->nops * sizeof(int));
 			if (!ir_budget(s, edge->loc))
 				return -1;
 			char why[256];
 			IrAttr at = {.row = e};
-			int mixed = ir_add(&m->g, IR_MIXED, inp, ct->nops + 1, &at,
+			int mixed = ir_add(&m->g, IR_MIXED, mix_in, ct->nops + 1, &at,
 					   arena_printf(s->a, "cells.%d.edges.%d", ci, e), edge->loc,
 					   why, sizeof why);
 			if (mixed < 0) {
