@@ -25,30 +25,36 @@ typedef struct Compiled {
 } Compiled;
 
 /* Compile `text` (with overrides), diagnostics captured in c->err. */
-static Model *compile(Compiled *c, const char *text, Override *ov, int nov)
+/* Compile `text`, or examples/spaces/NAME when text is NULL, with the
+ * overrides; diagnostics are captured in c->err. */
+static Model *compile_source(Compiled *c, const char *text, const char *name, Override *ov,
+			     int nov)
 {
 	arena_init(&c->a);
 	c->errf = open_memstream(&c->err, &c->errlen);
 	diag_init(&c->d, c->errf);
-	Source *src = source_new(&c->a, "t.nas", arena_strdup(&c->a, text), strlen(text));
-	Spec *spec = parse_spec(&c->a, &c->d, src);
+	Source *src;
+	if (text) {
+		src = source_new(&c->a, "t.nas", arena_strdup(&c->a, text), strlen(text));
+	} else {
+		char path[512];
+		snprintf(path, sizeof path, "%s/examples/spaces/%s", SRCDIR, name);
+		src = read_source(&c->a, &c->d, path);
+	}
+	Spec *spec = src ? parse_spec(&c->a, &c->d, src) : NULL;
 	c->m = spec ? sema_run(&c->a, &c->d, spec, ov, nov) : NULL;
 	fflush(c->errf);
 	return c->m;
 }
 
+static Model *compile(Compiled *c, const char *text, Override *ov, int nov)
+{
+	return compile_source(c, text, NULL, ov, nov);
+}
+
 static Model *compile_file(Compiled *c, const char *name, Override *ov, int nov)
 {
-	char path[512];
-	snprintf(path, sizeof path, "%s/examples/spaces/%s", SRCDIR, name);
-	arena_init(&c->a);
-	c->errf = open_memstream(&c->err, &c->errlen);
-	diag_init(&c->d, c->errf);
-	Source *src = read_source(&c->a, &c->d, path);
-	Spec *spec = src ? parse_spec(&c->a, &c->d, src) : NULL;
-	c->m = spec ? sema_run(&c->a, &c->d, spec, ov, nov) : NULL;
-	fflush(c->errf);
-	return c->m;
+	return compile_source(c, NULL, name, ov, nov);
 }
 
 static void release(Compiled *c)
