@@ -1,5 +1,9 @@
 /* interp.c - the graph IR evaluated in double precision (see interp.h).
- * Every tensor is dense, row-major, NCHW. */
+ * Every tensor is dense, row-major, NCHW.
+ *
+ * Each backward op walks the index relations of its forward op: a
+ * transpose scatters where the forward gathers, and the max pooling ops
+ * share one choice of maximum (pool_argmax). */
 #include "interp.h"
 
 #include <math.h>
@@ -73,6 +77,114 @@ static void conv2d(const IrNode *nd, const IrShape *xs, const double *x, const d
 		}
 }
 
+/* The transpose of conv2d as a linear map of x: every product the conv
+ * gathers into y[n, co, ho, wo] is scattered back to the input pixel it
+ * read.  The result has x's shape, the node's. */
+static void conv2d_bwd_data(const IrNode *nd, const IrShape *dys, const double *dy,
+			    const double *w, double *dx)
+{
+	const IrShape *xs = &nd->shape;
+	const IrAttr *a = &nd->at;
+	int64_t cig = xs->d[1] / a->groups, cog = dys->d[1] / a->groups;
+	IrShape ws = ir_shape4(dys->d[1], cig, a->kh, a->kw);
+	memset(dx, 0, (size_t)ir_numel(*xs) * sizeof *dx);
+	for (int64_t n = 0; n < dys->d[0]; n++)
+		for (int64_t co = 0; co < dys->d[1]; co++) {
+			int64_t g = co / cog;
+			for (int64_t ho = 0; ho < dys->d[2]; ho++)
+				for (int64_t wo = 0; wo < dys->d[3]; wo++) {
+					double d = dy[AT4(*dys, n, co, ho, wo)];
+					for (int64_t ci = 0; ci < cig; ci++)
+						for (int i = 0; i < a->kh; i++) {
+							int64_t hi = ho * a->stride - a->pad + i * a->dilation;
+							if (hi < 0 || hi >= xs->d[2])
+								continue;
+							for (int j = 0; j < a->kw; j++) {
+								int64_t wi = wo * a->stride - a->pad + j * a->dilation;
+								if (wi < 0 || wi >= xs->d[3])
+									continue;
+								dx[AT4(*xs, n, g * cig + ci, hi, wi)] +=
+									d * w[AT4(ws, co, ci, i, j)];
+							}
+						}
+				}
+		}
+}
+
+/* The gradient of conv2d with respect to its weight: each tap summed over
+ * the batch and the output pixels, padding contributing nothing.  The
+ * result is the weight's shape, the node's. */
+static void conv2d_bwd_filter(const IrNode *nd, const IrShape *xs, const double *x,
+			      const IrShape *dys, const double *dy, double *dw)
+{
+	const IrShape *ws = &nd->shape;
+	const IrAttr *a = &nd->at;
+	int64_t cig = xs->d[1] / a->groups, cog = dys->d[1] / a->groups;
+	for (int64_t co = 0; co < ws->d[0]; co++) {
+		int64_t g = co / cog;
+		for (int64_t ci = 0; ci < cig; ci++)
+			for (int i = 0; i < a->kh; i++)
+				for (int j = 0; j < a->kw; j++) {
+					double acc = 0.0;
+					for (int64_t n = 0; n < dys->d[0]; n++)
+						for (int64_t ho = 0; ho < dys->d[2]; ho++) {
+							int64_t hi = ho * a->stride - a->pad + i * a->dilation;
+							if (hi < 0 || hi >= xs->d[2])
+								continue;
+							for (int64_t wo = 0; wo < dys->d[3]; wo++) {
+								int64_t wi = wo * a->stride - a->pad + j * a->dilation;
+								if (wi < 0 || wi >= xs->d[3])
+									continue;
+								acc += dy[AT4(*dys, n, co, ho, wo)] *
+								       x[AT4(*xs, n, g * cig + ci, hi, wi)];
+							}
+						}
+					dw[AT4(*ws, co, ci, i, j)] = acc;
+				}
+	}
+}
+
+/* The position in x of the first maximum of window (n, c, ho, wo) of a max
+ * pool: rows then columns, a later value wins only when strictly greater,
+ * and padding never wins.  -1 when the window has nothing but padding and
+ * NaN. */
+static int64_t pool_argmax(const IrAttr *a, const IrShape *xs, const double *x, int64_t n,
+			   int64_t c, int64_t ho, int64_t wo)
+{
+	int64_t best = -1;
+	double mx = -INFINITY;
+	for (int i = 0; i < a->kh; i++)
+		for (int j = 0; j < a->kw; j++) {
+			int64_t hi = ho * a->stride - a->pad + i;
+			int64_t wi = wo * a->stride - a->pad + j;
+			if (hi < 0 || hi >= xs->d[2] || wi < 0 || wi >= xs->d[3])
+				continue;
+			int64_t k = AT4(*xs, n, c, hi, wi);
+			/* the first value starts the running max, even -inf */
+			if (best < 0 ? x[k] >= mx : x[k] > mx) {
+				mx = x[k];
+				best = k;
+			}
+		}
+	return best;
+}
+
+/* What an average pool divides window (ho, wo) by: the whole window with
+ * count_pad, else the pixels of it inside the image. */
+static double pool_divisor(const IrAttr *a, const IrShape *xs, int64_t ho, int64_t wo)
+{
+	if (a->count_pad)
+		return (double)(a->kh * a->kw);
+	int count = 0;
+	for (int i = 0; i < a->kh; i++)
+		for (int j = 0; j < a->kw; j++) {
+			int64_t hi = ho * a->stride - a->pad + i;
+			int64_t wi = wo * a->stride - a->pad + j;
+			count += hi >= 0 && hi < xs->d[2] && wi >= 0 && wi < xs->d[3];
+		}
+	return (double)count;
+}
+
 /* Max and average pooling; padding never wins a max, and is counted in an
  * average only with count_pad. */
 static void pool(const IrNode *nd, const IrShape *xs, const double *x, double *y)
@@ -83,24 +195,76 @@ static void pool(const IrNode *nd, const IrShape *xs, const double *x, double *y
 		for (int64_t c = 0; c < ys->d[1]; c++)
 			for (int64_t ho = 0; ho < ys->d[2]; ho++)
 				for (int64_t wo = 0; wo < ys->d[3]; wo++) {
-					double acc = nd->op == IR_MAX_POOL ? -INFINITY : 0.0;
-					int count = 0;
+					double acc = 0.0;
+					if (nd->op == IR_MAX_POOL) {
+						int64_t k = pool_argmax(a, xs, x, n, c, ho, wo);
+						acc = k < 0 ? -INFINITY : x[k];
+					} else {
+						for (int i = 0; i < a->kh; i++)
+							for (int j = 0; j < a->kw; j++) {
+								int64_t hi = ho * a->stride - a->pad + i;
+								int64_t wi = wo * a->stride - a->pad + j;
+								if (hi < 0 || hi >= xs->d[2] || wi < 0 ||
+								    wi >= xs->d[3])
+									continue;
+								acc += x[AT4(*xs, n, c, hi, wi)];
+							}
+						acc /= pool_divisor(a, xs, ho, wo);
+					}
+					y[AT4(*ys, n, c, ho, wo)] = acc;
+				}
+}
+
+/* The gradient of max pooling (x, dy -> dx), and its transpose (x, v ->
+ * v at each window's maximum): both follow pool_argmax. */
+static void max_pool_bwd(const IrNode *nd, const double *x, const IrShape *dys,
+			 const double *dy, double *dx)
+{
+	const IrShape *xs = &nd->shape;
+	memset(dx, 0, (size_t)ir_numel(*xs) * sizeof *dx);
+	for (int64_t n = 0; n < dys->d[0]; n++)
+		for (int64_t c = 0; c < dys->d[1]; c++)
+			for (int64_t ho = 0; ho < dys->d[2]; ho++)
+				for (int64_t wo = 0; wo < dys->d[3]; wo++) {
+					int64_t k = pool_argmax(&nd->at, xs, x, n, c, ho, wo);
+					if (k >= 0)
+						dx[k] += dy[AT4(*dys, n, c, ho, wo)];
+				}
+}
+
+static void max_pool_select(const IrNode *nd, const IrShape *xs, const double *x,
+			    const double *v, double *y)
+{
+	const IrShape *ys = &nd->shape;
+	for (int64_t n = 0; n < ys->d[0]; n++)
+		for (int64_t c = 0; c < ys->d[1]; c++)
+			for (int64_t ho = 0; ho < ys->d[2]; ho++)
+				for (int64_t wo = 0; wo < ys->d[3]; wo++) {
+					int64_t k = pool_argmax(&nd->at, xs, x, n, c, ho, wo);
+					y[AT4(*ys, n, c, ho, wo)] = k < 0 ? 0.0 : v[k];
+				}
+}
+
+/* The transpose of average pooling: each window spreads its gradient over
+ * the pixels it averaged. */
+static void avg_pool_bwd(const IrNode *nd, const IrShape *dys, const double *dy, double *dx)
+{
+	const IrShape *xs = &nd->shape;
+	const IrAttr *a = &nd->at;
+	memset(dx, 0, (size_t)ir_numel(*xs) * sizeof *dx);
+	for (int64_t n = 0; n < dys->d[0]; n++)
+		for (int64_t c = 0; c < dys->d[1]; c++)
+			for (int64_t ho = 0; ho < dys->d[2]; ho++)
+				for (int64_t wo = 0; wo < dys->d[3]; wo++) {
+					double g = dy[AT4(*dys, n, c, ho, wo)] / pool_divisor(a, xs, ho, wo);
 					for (int i = 0; i < a->kh; i++)
 						for (int j = 0; j < a->kw; j++) {
 							int64_t hi = ho * a->stride - a->pad + i;
 							int64_t wi = wo * a->stride - a->pad + j;
 							if (hi < 0 || hi >= xs->d[2] || wi < 0 || wi >= xs->d[3])
 								continue;
-							double v = x[AT4(*xs, n, c, hi, wi)];
-							if (nd->op == IR_MAX_POOL)
-								acc = v > acc ? v : acc;
-							else
-								acc += v;
-							count++;
+							dx[AT4(*xs, n, c, hi, wi)] += g;
 						}
-					if (nd->op == IR_AVG_POOL)
-						acc /= a->count_pad ? (double)(a->kh * a->kw) : (double)count;
-					y[AT4(*ys, n, c, ho, wo)] = acc;
 				}
 }
 
@@ -132,6 +296,95 @@ static void batch_norm(const IrNode *nd, const double *x, const double *gamma,
 	}
 }
 
+/* J v for J the Jacobian of batch_norm(x) without gamma and beta, channel
+ * by channel over its N*H*W pixels:
+ * r (v - mean(v) - xhat mean(v xhat)), xhat = (x - mean(x)) r,
+ * r = 1/sqrt(var(x) + eps), var biased as in batch_norm. */
+static void bn_grad(const IrNode *nd, const double *x, const double *v, double *y)
+{
+	const IrShape *s = &nd->shape;
+	int64_t hw = s->d[2] * s->d[3];
+	double per = (double)(s->d[0] * hw);
+	for (int64_t c = 0; c < s->d[1]; c++) {
+		double mean = 0, var = 0;
+		for (int64_t n = 0; n < s->d[0]; n++)
+			for (int64_t i = 0; i < hw; i++)
+				mean += x[(n * s->d[1] + c) * hw + i];
+		mean /= per;
+		for (int64_t n = 0; n < s->d[0]; n++)
+			for (int64_t i = 0; i < hw; i++) {
+				double dv = x[(n * s->d[1] + c) * hw + i] - mean;
+				var += dv * dv;
+			}
+		var /= per;
+		double r = 1.0 / sqrt(var + nd->at.eps);
+		double mv = 0, mvx = 0;
+		for (int64_t n = 0; n < s->d[0]; n++)
+			for (int64_t i = 0; i < hw; i++) {
+				int64_t k = (n * s->d[1] + c) * hw + i;
+				mv += v[k];
+				mvx += v[k] * (x[k] - mean) * r;
+			}
+		mv /= per;
+		mvx /= per;
+		for (int64_t n = 0; n < s->d[0]; n++)
+			for (int64_t i = 0; i < hw; i++) {
+				int64_t k = (n * s->d[1] + c) * hw + i;
+				y[k] = r * (v[k] - mv - (x[k] - mean) * r * mvx);
+			}
+	}
+}
+
+/* op(a) op(b), op(m) = m^T when its flag is set; the result is the node's
+ * [M, N]. */
+static void matmul(const IrNode *nd, const IrShape *as, const double *a, const IrShape *bs,
+		   const double *b, double *y)
+{
+	int64_t m = nd->shape.d[0], nn = nd->shape.d[1];
+	int64_t k = nd->at.ta ? as->d[0] : as->d[1];
+	int64_t ac = as->d[1], bc = bs->d[1];
+	for (int64_t i = 0; i < m; i++)
+		for (int64_t j = 0; j < nn; j++) {
+			double acc = 0.0;
+			for (int64_t l = 0; l < k; l++)
+				acc += (nd->at.ta ? a[l * ac + i] : a[i * ac + l]) *
+				       (nd->at.tb ? b[j * bc + l] : b[l * bc + j]);
+			y[i * nn + j] = acc;
+		}
+}
+
+/* Class labels are whole numbers in doubles: check that each names one of
+ * the k classes. */
+static int check_labels(const double *lab, int64_t n, int64_t k, char *err, size_t errlen)
+{
+	for (int64_t i = 0; i < n; i++) {
+		/* compare as doubles: converting NaN or a huge value is undefined */
+		if (!(lab[i] >= 0 && lab[i] < (double)k && lab[i] == floor(lab[i]))) {
+			snprintf(err, errlen, "label %g of sample %lld is not a class 0..%lld", lab[i],
+				 (long long)i, (long long)k - 1);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The gradient of the mean cross entropy with respect to the logits:
+ * (softmax(x) - onehot(label)) / N, row by row. */
+static void ce_grad(const IrShape *xs, const double *x, const double *lab, double *y)
+{
+	int64_t n = xs->d[0], k = xs->d[1];
+	for (int64_t i = 0; i < n; i++) {
+		int64_t t = (int64_t)lab[i];
+		double mx = -INFINITY, sum = 0;
+		for (int64_t j = 0; j < k; j++)
+			mx = x[i * k + j] > mx ? x[i * k + j] : mx;
+		for (int64_t j = 0; j < k; j++)
+			sum += y[i * k + j] = exp(x[i * k + j] - mx);
+		for (int64_t j = 0; j < k; j++)
+			y[i * k + j] = (y[i * k + j] / sum - (j == t ? 1.0 : 0.0)) / (double)n;
+	}
+}
+
 int interp_run(Interp *it, char *err, size_t errlen)
 {
 	const IrGraph *g = it->g;
@@ -147,6 +400,11 @@ int interp_run(Interp *it, char *err, size_t errlen)
 		case IR_LABELS:
 		case IR_WEIGHT:
 		case IR_ALPHA:
+		case IR_TANGENT:
+			break;
+		case IR_FILL:
+			for (int64_t i = 0; i < numel; i++)
+				y[i] = nd->at.scale;
 			break;
 		case IR_CONV2D:
 			conv2d(nd, xs, x, it->val[nd->in[1]], nd->nin > 2 ? it->val[nd->in[2]] : NULL, y);
@@ -241,7 +499,7 @@ int interp_run(Interp *it, char *err, size_t errlen)
 			break;
 		}
 		case IR_MIXED: {
-			const double *w = x + (int64_t)nd->at.row * (nd->nin - 1);
+			const double *w = x + (int64_t)nd->at.row * xs->d[1] + nd->at.col;
 			memset(y, 0, (size_t)numel * sizeof *y);
 			for (int k = 1; k < nd->nin; k++)
 				for (int64_t i = 0; i < numel; i++)
@@ -251,14 +509,11 @@ int interp_run(Interp *it, char *err, size_t errlen)
 		case IR_CROSS_ENTROPY: {
 			const double *lab = it->val[nd->in[1]];
 			int64_t n = xs->d[0], k = xs->d[1];
+			if (check_labels(lab, n, k, err, errlen) != 0)
+				return -1;
 			double total = 0;
 			for (int64_t i = 0; i < n; i++) {
 				int64_t t = (int64_t)lab[i];
-				if (t < 0 || t >= k) {
-					snprintf(err, errlen, "label %lld of sample %lld is not a class 0..%lld",
-						 (long long)t, (long long)i, (long long)k - 1);
-					return -1;
-				}
 				double mx = -INFINITY, sum = 0;
 				for (int64_t j = 0; j < k; j++)
 					mx = x[i * k + j] > mx ? x[i * k + j] : mx;
@@ -267,6 +522,159 @@ int interp_run(Interp *it, char *err, size_t errlen)
 				total += mx + log(sum) - x[i * k + t];
 			}
 			y[0] = total / (double)n;
+			break;
+		}
+		case IR_MUL: {
+			const double *b = it->val[nd->in[1]];
+			for (int64_t i = 0; i < numel; i++)
+				y[i] = x[i] * b[i];
+			break;
+		}
+		case IR_RSQRT:
+			for (int64_t i = 0; i < numel; i++)
+				y[i] = 1.0 / sqrt(x[i] + nd->at.eps);
+			break;
+		case IR_RELU_MASK: {
+			const double *dv = it->val[nd->in[1]];
+			for (int64_t i = 0; i < numel; i++)
+				y[i] = x[i] > 0 ? dv[i] : 0.0;
+			break;
+		}
+		case IR_DOT: {
+			const double *b = it->val[nd->in[1]];
+			double acc = 0.0;
+			for (int64_t i = 0; i < ir_numel(*xs); i++)
+				acc += x[i] * b[i];
+			y[0] = acc;
+			break;
+		}
+		case IR_SCALE_BY: {
+			double f = it->val[nd->in[1]][0];
+			for (int64_t i = 0; i < numel; i++)
+				y[i] = x[i] * f;
+			break;
+		}
+		case IR_CHANNEL_SUM: {
+			/* [N,C] is [N,C,1,1] */
+			int64_t c = xs->d[1], hw = xs->rank == 4 ? xs->d[2] * xs->d[3] : 1;
+			memset(y, 0, (size_t)numel * sizeof *y);
+			for (int64_t n = 0; n < xs->d[0]; n++)
+				for (int64_t ci = 0; ci < c; ci++)
+					for (int64_t i = 0; i < hw; i++)
+						y[ci] += x[(n * c + ci) * hw + i];
+			break;
+		}
+		case IR_BCAST_C: {
+			int64_t c = s->d[1], hw = s->rank == 4 ? s->d[2] * s->d[3] : 1;
+			for (int64_t n = 0; n < s->d[0]; n++)
+				for (int64_t ci = 0; ci < c; ci++)
+					for (int64_t i = 0; i < hw; i++)
+						y[(n * c + ci) * hw + i] = x[ci];
+			break;
+		}
+		case IR_ROW_SUM: {
+			int64_t k = xs->d[1];
+			for (int64_t r = 0; r < xs->d[0]; r++) {
+				double acc = 0.0;
+				for (int64_t j = 0; j < k; j++)
+					acc += x[r * k + j];
+				y[r] = acc;
+			}
+			break;
+		}
+		case IR_ROW_BCAST: {
+			int64_t k = s->d[1];
+			for (int64_t r = 0; r < s->d[0]; r++)
+				for (int64_t j = 0; j < k; j++)
+					y[r * k + j] = x[r];
+			break;
+		}
+		case IR_CONV2D_BWD_DATA:
+			conv2d_bwd_data(nd, xs, x, it->val[nd->in[1]], y);
+			break;
+		case IR_CONV2D_BWD_FILTER:
+			conv2d_bwd_filter(nd, xs, x, &g->node[nd->in[1]].shape, it->val[nd->in[1]], y);
+			break;
+		case IR_MAX_POOL_BWD:
+			max_pool_bwd(nd, x, &g->node[nd->in[1]].shape, it->val[nd->in[1]], y);
+			break;
+		case IR_MAX_POOL_SELECT:
+			max_pool_select(nd, xs, x, it->val[nd->in[1]], y);
+			break;
+		case IR_AVG_POOL_BWD:
+			avg_pool_bwd(nd, xs, x, y);
+			break;
+		case IR_UNSHIFT: {
+			int sh = nd->at.shift;
+			for (int64_t n = 0; n < s->d[0]; n++)
+				for (int64_t c = 0; c < s->d[1]; c++)
+					for (int64_t h = 0; h < s->d[2]; h++)
+						for (int64_t w = 0; w < s->d[3]; w++)
+							y[AT4(*s, n, c, h, w)] =
+								h >= sh && w >= sh ?
+									x[AT4(*xs, n, c, h - sh, w - sh)] :
+									0.0;
+			break;
+		}
+		case IR_SLICE_C:
+			for (int64_t n = 0; n < s->d[0]; n++)
+				for (int64_t c = 0; c < s->d[1]; c++)
+					memcpy(y + AT4(*s, n, c, 0, 0),
+					       x + AT4(*xs, n, nd->at.offset + c, 0, 0),
+					       (size_t)(s->d[2] * s->d[3]) * sizeof *y);
+			break;
+		case IR_PAD_C:
+			memset(y, 0, (size_t)numel * sizeof *y);
+			for (int64_t n = 0; n < xs->d[0]; n++)
+				for (int64_t c = 0; c < xs->d[1]; c++)
+					memcpy(y + AT4(*s, n, nd->at.offset + c, 0, 0),
+					       x + AT4(*xs, n, c, 0, 0),
+					       (size_t)(s->d[2] * s->d[3]) * sizeof *y);
+			break;
+		case IR_GAP_BWD: {
+			int64_t hw = s->d[2] * s->d[3];
+			for (int64_t i = 0; i < s->d[0] * s->d[1]; i++)
+				for (int64_t k = 0; k < hw; k++)
+					y[i * hw + k] = x[i] / (double)hw;
+			break;
+		}
+		case IR_MATMUL:
+			matmul(nd, xs, x, &g->node[nd->in[1]].shape, it->val[nd->in[1]], y);
+			break;
+		case IR_BN_GRAD:
+			bn_grad(nd, x, it->val[nd->in[1]], y);
+			break;
+		case IR_SOFTMAX_GRAD: {
+			const double *dv = it->val[nd->in[1]];
+			int64_t k = s->d[1];
+			for (int64_t r = 0; r < s->d[0]; r++) {
+				double yv = 0.0;
+				for (int64_t j = 0; j < k; j++)
+					yv += x[r * k + j] * dv[r * k + j];
+				for (int64_t j = 0; j < k; j++)
+					y[r * k + j] = x[r * k + j] * (dv[r * k + j] - yv);
+			}
+			break;
+		}
+		case IR_MIXED_DOT: {
+			/* inputs dy, o_0 .. o_m-1; result [edges, ops] */
+			int64_t m = ir_numel(*xs);
+			double *w = y + (int64_t)nd->at.row * s->d[1] + nd->at.col;
+			memset(y, 0, (size_t)numel * sizeof *y);
+			for (int k = 1; k < nd->nin; k++) {
+				const double *o = it->val[nd->in[k]];
+				double acc = 0.0;
+				for (int64_t i = 0; i < m; i++)
+					acc += x[i] * o[i];
+				w[k - 1] = acc;
+			}
+			break;
+		}
+		case IR_CE_GRAD: {
+			const double *lab = it->val[nd->in[1]];
+			if (check_labels(lab, xs->d[0], xs->d[1], err, errlen) != 0)
+				return -1;
+			ce_grad(xs, x, lab, y);
 			break;
 		}
 		case IR_OP_COUNT:

@@ -135,9 +135,9 @@ static bool infer_pool(const IrGraph *g, const IrNode *n, IrShape *out, char *er
 	const IrAttr *a = &n->at;
 	if (!need_rank4(x, "pooling", err, errlen))
 		return false;
-	if (a->kh < 1 || a->stride < 1 || a->pad < 0)
+	if (a->kh < 1 || a->kw < 1 || a->stride < 1 || a->pad < 0)
 		FAIL("pooling needs a kernel and stride of at least 1 and pad of at least 0");
-	if (a->pad > a->kh / 2)
+	if (a->pad > a->kh / 2 || a->pad > a->kw / 2)
 		FAIL("pooling pad %d is more than half its %dx%d window", a->pad, a->kh, a->kw);
 	int64_t ho = window_out(x->d[2], a->kh, a->stride, a->pad, 1);
 	int64_t wo = window_out(x->d[3], a->kw, a->stride, a->pad, 1);
@@ -248,7 +248,8 @@ static bool infer_linear(const IrGraph *g, const IrNode *n, IrShape *out, char *
 static bool infer_mixed(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
 {
 	const IrShape *w = in_shape(g, n, 0);
-	if (w->rank != 2 || w->d[1] != n->nin - 1 || n->at.row < 0 || n->at.row >= w->d[0])
+	if (w->rank != 2 || n->at.row < 0 || n->at.row >= w->d[0] || n->at.col < 0 ||
+	    n->at.col + n->nin - 1 > w->d[1])
 		FAIL("mixed weights do not match its %d candidates", n->nin - 1);
 	for (int i = 2; i < n->nin; i++)
 		if (!ir_shape_eq(*in_shape(g, n, i), *in_shape(g, n, 1)))
@@ -268,6 +269,266 @@ static bool infer_cross_entropy(const IrGraph *g, const IrNode *n, IrShape *out,
 	return true;
 }
 
+/* ---- shape rules of the derivative building blocks ----------------------- */
+
+static bool same_shapes(const IrGraph *g, const IrNode *n, char *err, size_t errlen)
+{
+	for (int i = 1; i < n->nin; i++)
+		if (!ir_shape_eq(*in_shape(g, n, i), *in_shape(g, n, 0)))
+			FAIL("%s of different shapes", ir_prims[n->op].name);
+	return true;
+}
+
+static bool infer_same2(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
+{
+	if (!same_shapes(g, n, err, errlen))
+		return false;
+	*out = *in_shape(g, n, 0);
+	return true;
+}
+
+static bool infer_dot(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
+{
+	if (!same_shapes(g, n, err, errlen))
+		return false;
+	out->rank = 0;
+	return true;
+}
+
+static bool infer_scale_by(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
+{
+	if (in_shape(g, n, 1)->rank != 0)
+		FAIL("scale_by needs a scalar factor");
+	*out = *in_shape(g, n, 0);
+	return true;
+}
+
+/* The result shape is an attribute: it must be a valid shape. */
+static bool attr_shape(const IrNode *n, IrShape *out, char *err, size_t errlen)
+{
+	const IrShape *s = &n->at.shape;
+	if (s->rank < 0 || s->rank > IR_MAX_RANK)
+		FAIL("%s: result rank %d", ir_prims[n->op].name, s->rank);
+	for (int i = 0; i < s->rank; i++)
+		if (s->d[i] < 1)
+			FAIL("%s: result dimension %d is %" PRId64, ir_prims[n->op].name, i, s->d[i]);
+	*out = *s;
+	return true;
+}
+
+static bool infer_fill(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
+{
+	(void)g;
+	return attr_shape(n, out, err, errlen);
+}
+
+static bool infer_channel_sum(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
+{
+	const IrShape *x = in_shape(g, n, 0);
+	if (x->rank != 2 && x->rank != 4)
+		FAIL("channel_sum needs a [N,C] or [N,C,H,W] tensor");
+	out->rank = 1;
+	out->d[0] = x->d[1];
+	return true;
+}
+
+static bool infer_bcast_c(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
+{
+	const IrShape *x = in_shape(g, n, 0), *s = &n->at.shape;
+	if (!attr_shape(n, out, err, errlen))
+		return false;
+	if ((s->rank != 2 && s->rank != 4) || x->rank != 1 || x->d[0] != s->d[1])
+		FAIL("bcast_c of a [%" PRId64 "] vector to a shape without that many channels",
+		     x->rank == 1 ? x->d[0] : 0);
+	return true;
+}
+
+static bool infer_row_sum(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
+{
+	const IrShape *x = in_shape(g, n, 0);
+	if (x->rank != 2)
+		FAIL("row_sum needs a matrix");
+	out->rank = 1;
+	out->d[0] = x->d[0];
+	return true;
+}
+
+static bool infer_row_bcast(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
+{
+	const IrShape *x = in_shape(g, n, 0), *s = &n->at.shape;
+	if (!attr_shape(n, out, err, errlen))
+		return false;
+	if (s->rank != 2 || x->rank != 1 || x->d[0] != s->d[0])
+		FAIL("row_bcast of a vector to a matrix with another row count");
+	return true;
+}
+
+/* A backward op's result must be an input its forward op accepts, giving
+ * the forward op's output shape: check by inferring the forward op. */
+static bool check_forward(const IrGraph *g, const IrNode *n, IrOp fwd, IrShape x, const int *wv,
+			  IrShape y, char *err, size_t errlen)
+{
+	IrGraph t = *g;
+	IrNode xs = {.op = IR_INPUT, .shape = x, .dtype = DT_F32};
+	IrNode nodes[2] = {xs, {0}};
+	int in[2] = {0, 1};
+	IrNode f = {.op = fwd, .in = in, .nin = 1, .at = n->at};
+	if (wv) {
+		nodes[1] = g->node[*wv];
+		f.nin = 2;
+	}
+	t.node = nodes;
+	t.n = 2;
+	IrShape got;
+	if (!ir_prims[fwd].infer(&t, &f, &got, err, errlen))
+		return false;
+	if (!ir_shape_eq(got, y))
+		FAIL("%s: the gradient does not have the shape the forward op gives",
+		     ir_prims[n->op].name);
+	return true;
+}
+
+static bool infer_conv_bwd_data(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
+{
+	if (!attr_shape(n, out, err, errlen))
+		return false;
+	return check_forward(g, n, IR_CONV2D, *out, &n->in[1], *in_shape(g, n, 0), err, errlen);
+}
+
+static bool infer_conv_bwd_filter(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
+{
+	const IrShape *x = in_shape(g, n, 0), *dy = in_shape(g, n, 1);
+	if (!need_rank4(x, "conv2d_bwd_filter", err, errlen) ||
+	    !need_rank4(dy, "conv2d_bwd_filter", err, errlen))
+		return false;
+	if (n->at.groups < 1 || x->d[1] % n->at.groups || dy->d[1] % n->at.groups)
+		FAIL("conv2d_bwd_filter groups=%d does not divide its channels", n->at.groups);
+	*out = ir_shape4(dy->d[1], x->d[1] / n->at.groups, n->at.kh, n->at.kw);
+	IrGraph t = *g;
+	IrNode nodes[2] = {{.op = IR_INPUT, .shape = *x}, {.op = IR_WEIGHT, .shape = *out}};
+	int in[2] = {0, 1};
+	IrNode f = {.op = IR_CONV2D, .in = in, .nin = 2, .at = n->at};
+	t.node = nodes;
+	t.n = 2;
+	IrShape got;
+	if (!infer_conv2d(&t, &f, &got, err, errlen))
+		return false;
+	if (!ir_shape_eq(got, *dy))
+		FAIL("conv2d_bwd_filter: the gradient does not fit the conv's output");
+	return true;
+}
+
+static bool infer_pool_bwd(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
+{
+	/* max_pool_bwd (x, dy): the shape of x; avg_pool_bwd (dy): the attribute */
+	if (n->op == IR_MAX_POOL_BWD)
+		*out = *in_shape(g, n, 0);
+	else if (!attr_shape(n, out, err, errlen))
+		return false;
+	IrOp fwd = n->op == IR_MAX_POOL_BWD ? IR_MAX_POOL : IR_AVG_POOL;
+	return check_forward(g, n, fwd, *out, NULL, *in_shape(g, n, n->nin - 1), err, errlen);
+}
+
+static bool infer_max_pool_select(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
+{
+	if (!same_shapes(g, n, err, errlen))
+		return false;
+	IrNode f = *n;
+	f.op = IR_MAX_POOL;
+	f.nin = 1;
+	return infer_pool(g, &f, out, err, errlen);
+}
+
+static bool infer_unshift(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
+{
+	if (!attr_shape(n, out, err, errlen))
+		return false;
+	return check_forward(g, n, IR_SHIFT, *out, NULL, *in_shape(g, n, 0), err, errlen);
+}
+
+static bool infer_slice_c(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
+{
+	const IrShape *x = in_shape(g, n, 0);
+	if (!need_rank4(x, "slice_c", err, errlen))
+		return false;
+	if (n->at.offset < 0 || n->at.count < 1 || n->at.offset + n->at.count > x->d[1])
+		FAIL("slice_c of channels %d..%d out of %" PRId64, n->at.offset,
+		     n->at.offset + n->at.count, x->d[1]);
+	*out = *x;
+	out->d[1] = n->at.count;
+	return true;
+}
+
+static bool infer_pad_c(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
+{
+	const IrShape *x = in_shape(g, n, 0), *s = &n->at.shape;
+	if (!attr_shape(n, out, err, errlen) || !need_rank4(x, "pad_c", err, errlen))
+		return false;
+	if (s->rank != 4 || s->d[0] != x->d[0] || s->d[2] != x->d[2] || s->d[3] != x->d[3] ||
+	    n->at.offset < 0 || n->at.offset + x->d[1] > s->d[1])
+		FAIL("pad_c does not fit its input into the result");
+	return true;
+}
+
+static bool infer_gap_bwd(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
+{
+	const IrShape *x = in_shape(g, n, 0), *s = &n->at.shape;
+	if (!attr_shape(n, out, err, errlen))
+		return false;
+	if (x->rank != 2 || s->rank != 4 || s->d[0] != x->d[0] || s->d[1] != x->d[1])
+		FAIL("gap_bwd of a [N,C] gradient to an image of another size");
+	return true;
+}
+
+static bool infer_matmul(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
+{
+	const IrShape *a = in_shape(g, n, 0), *b = in_shape(g, n, 1);
+	if (a->rank != 2 || b->rank != 2)
+		FAIL("matmul needs matrices");
+	int64_t m = a->d[n->at.ta ? 1 : 0], k = a->d[n->at.ta ? 0 : 1];
+	int64_t kb = b->d[n->at.tb ? 1 : 0], nn = b->d[n->at.tb ? 0 : 1];
+	if (k != kb)
+		FAIL("matmul of %" PRId64 " columns by %" PRId64 " rows", k, kb);
+	out->rank = 2;
+	out->d[0] = m;
+	out->d[1] = nn;
+	return true;
+}
+
+static bool infer_bn_grad(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
+{
+	if (!need_rank4(in_shape(g, n, 0), "bn_grad", err, errlen) || !same_shapes(g, n, err, errlen))
+		return false;
+	*out = *in_shape(g, n, 0);
+	return true;
+}
+
+static bool infer_softmax_grad(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
+{
+	if (in_shape(g, n, 0)->rank != 2)
+		FAIL("softmax_grad needs matrices");
+	return infer_same2(g, n, out, err, errlen);
+}
+
+static bool infer_mixed_dot(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
+{
+	const IrShape *s = &n->at.shape;
+	if (!attr_shape(n, out, err, errlen) || !same_shapes(g, n, err, errlen))
+		return false;
+	if (s->rank != 2 || n->at.row < 0 || n->at.row >= s->d[0] || n->at.col < 0 ||
+	    n->at.col + n->nin - 1 > s->d[1])
+		FAIL("mixed_dot of %d candidates does not fit its weights", n->nin - 1);
+	return true;
+}
+
+static bool infer_ce_grad(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
+{
+	if (!infer_cross_entropy(g, n, out, err, errlen))
+		return false;
+	*out = *in_shape(g, n, 0);
+	return true;
+}
+
 #undef FAIL
 
 /* ---- FLOPs -------------------------------------------------------------- */
@@ -284,6 +545,25 @@ static int64_t flops_linear(const IrGraph *g, const IrNode *n)
 	return smul(2, smul(in_shape(g, n, 0)->d[1], n->shape.d[1]));
 }
 
+/* A conv's backward ops do the conv's multiply-adds once more. */
+static int64_t flops_conv_bwd(const IrGraph *g, const IrNode *n)
+{
+	const IrNode *y = n->op == IR_CONV2D_BWD_DATA ? &g->node[n->in[0]] : &g->node[n->in[1]];
+	const IrShape *x = n->op == IR_CONV2D_BWD_DATA ? &n->shape : in_shape(g, n, 0);
+	int64_t per_out = smul(x->d[1] / n->at.groups, (int64_t)n->at.kh * n->at.kw);
+	return smul(2, smul(smul(y->shape.d[1], y->shape.d[2] * y->shape.d[3]), per_out));
+}
+
+/* The batch is the leading dimension of one operand or another, so count
+ * the whole product and divide by the graph's batch. */
+static int64_t flops_matmul(const IrGraph *g, const IrNode *n)
+{
+	const IrShape *a = in_shape(g, n, 0);
+	int64_t k = a->d[n->at.ta ? 0 : 1];
+	int64_t batch = g->input >= 0 ? g->node[g->input].shape.d[0] : 1;
+	return smul(2, smul(k, ir_numel(n->shape))) / batch;
+}
+
 static int64_t flops_none(const IrGraph *g, const IrNode *n)
 {
 	(void)g;
@@ -298,6 +578,8 @@ const IrPrimInfo ir_prims[IR_OP_COUNT] = {
 	[IR_LABELS] = {"labels", 0, 0, NULL, flops_none},
 	[IR_WEIGHT] = {"weight", 0, 0, NULL, flops_none},
 	[IR_ALPHA] = {"alpha", 0, 0, NULL, flops_none},
+	[IR_TANGENT] = {"tangent", 0, 0, NULL, flops_none},
+	[IR_FILL] = {"fill", 0, 0, infer_fill, flops_none},
 	[IR_CONV2D] = {"conv2d", 2, 3, infer_conv2d, flops_conv2d},
 	[IR_MAX_POOL] = {"max_pool", 1, 1, infer_pool, flops_none},
 	[IR_AVG_POOL] = {"avg_pool", 1, 1, infer_pool, flops_none},
@@ -314,6 +596,29 @@ const IrPrimInfo ir_prims[IR_OP_COUNT] = {
 	[IR_SOFTMAX] = {"softmax", 1, 1, infer_same, flops_none},
 	[IR_MIXED] = {"mixed", 2, -1, infer_mixed, flops_none},
 	[IR_CROSS_ENTROPY] = {"cross_entropy", 2, 2, infer_cross_entropy, flops_none},
+	[IR_MUL] = {"mul", 2, 2, infer_same2, flops_none},
+	[IR_RSQRT] = {"rsqrt", 1, 1, infer_same, flops_none},
+	[IR_RELU_MASK] = {"relu_mask", 2, 2, infer_same2, flops_none},
+	[IR_DOT] = {"dot", 2, 2, infer_dot, flops_none},
+	[IR_SCALE_BY] = {"scale_by", 2, 2, infer_scale_by, flops_none},
+	[IR_CHANNEL_SUM] = {"channel_sum", 1, 1, infer_channel_sum, flops_none},
+	[IR_BCAST_C] = {"bcast_c", 1, 1, infer_bcast_c, flops_none},
+	[IR_ROW_SUM] = {"row_sum", 1, 1, infer_row_sum, flops_none},
+	[IR_ROW_BCAST] = {"row_bcast", 1, 1, infer_row_bcast, flops_none},
+	[IR_CONV2D_BWD_DATA] = {"conv2d_bwd_data", 2, 2, infer_conv_bwd_data, flops_conv_bwd},
+	[IR_CONV2D_BWD_FILTER] = {"conv2d_bwd_filter", 2, 2, infer_conv_bwd_filter, flops_conv_bwd},
+	[IR_MAX_POOL_BWD] = {"max_pool_bwd", 2, 2, infer_pool_bwd, flops_none},
+	[IR_MAX_POOL_SELECT] = {"max_pool_select", 2, 2, infer_max_pool_select, flops_none},
+	[IR_AVG_POOL_BWD] = {"avg_pool_bwd", 1, 1, infer_pool_bwd, flops_none},
+	[IR_UNSHIFT] = {"unshift", 1, 1, infer_unshift, flops_none},
+	[IR_SLICE_C] = {"slice_c", 1, 1, infer_slice_c, flops_none},
+	[IR_PAD_C] = {"pad_c", 1, 1, infer_pad_c, flops_none},
+	[IR_GAP_BWD] = {"gap_bwd", 1, 1, infer_gap_bwd, flops_none},
+	[IR_MATMUL] = {"matmul", 2, 2, infer_matmul, flops_matmul},
+	[IR_BN_GRAD] = {"bn_grad", 2, 2, infer_bn_grad, flops_none},
+	[IR_SOFTMAX_GRAD] = {"softmax_grad", 2, 2, infer_softmax_grad, flops_none},
+	[IR_MIXED_DOT] = {"mixed_dot", 2, -1, infer_mixed_dot, flops_none},
+	[IR_CE_GRAD] = {"ce_grad", 2, 2, infer_ce_grad, flops_none},
 };
 
 /* The enum and the table come from the same list; keep them so. */
@@ -366,11 +671,42 @@ int ir_add(IrGraph *g, IrOp op, const int *in, int nin, const IrAttr *at,
 	IrNode n = {.op = op, .nin = nin, .dtype = DT_F32, .scope = scope, .loc = loc};
 	if (at)
 		n.at = *at;
-	n.in = arena_array(g->arena, (size_t)nin, sizeof(int));
-	memcpy(n.in, in, (size_t)nin * sizeof(int));
+	if (nin > 0) {
+		n.in = arena_array(g->arena, (size_t)nin, sizeof(int));
+		memcpy(n.in, in, (size_t)nin * sizeof(int));
+	}
 	if (!p->infer(g, &n, &n.shape, err, errlen))
 		return -1;
 	return push(g, &n);
+}
+
+int ir_emit(IrGraph *g, IrOp op, const int *in, int nin, const IrAttr *at, const char *scope)
+{
+	char err[256];
+	Loc none = {0};
+	if (nin > 0)
+		none = g->node[in[0]].loc;
+	int v = ir_add(g, op, in, nin, at, scope, none, err, sizeof err);
+	if (v < 0) {
+		fprintf(stderr, "nasc: internal error: %s: %s\n", ir_prims[op].name, err);
+		abort();
+	}
+	return v;
+}
+
+void ir_output(IrGraph *g, int v, const char *name)
+{
+	if (g->nout == g->outcap) {
+		int cap = g->outcap ? g->outcap * 2 : 64;
+		IrOutput *o = arena_array(g->arena, (size_t)cap, sizeof *o);
+		if (g->nout)
+			memcpy(o, g->out, (size_t)g->nout * sizeof *o);
+		g->out = o;
+		g->outcap = cap;
+	}
+	g->out[g->nout].v = v;
+	g->out[g->nout].name = name;
+	g->nout++;
 }
 
 /* ---- verification ------------------------------------------------------------ */
@@ -432,7 +768,7 @@ int ir_verify(const IrGraph *g, FILE *out)
 				bad += problem(out, i, "%s: recorded shape is not the inferred one", p->name);
 			for (int j = 0; j < n->nin; j++)
 				if (g->node[n->in[j]].dtype != DT_F32 &&
-				    !(n->op == IR_CROSS_ENTROPY && j == 1))
+				    !((n->op == IR_CROSS_ENTROPY || n->op == IR_CE_GRAD) && j == 1))
 					bad += problem(out, i, "%s: input %d is not f32", p->name, j);
 		}
 		if ((n->op == IR_WEIGHT || n->op == IR_ALPHA) && !n->name)
@@ -463,6 +799,9 @@ int ir_verify(const IrGraph *g, FILE *out)
 		if (g->loss >= g->n || g->node[g->loss].op != IR_CROSS_ENTROPY)
 			bad += problem(out, g->loss, "the loss is not a cross entropy");
 	}
+	for (int i = 0; i < g->nout; i++)
+		if (g->out[i].v < 0 || g->out[i].v >= g->n || !g->out[i].name)
+			bad += problem(out, g->out[i].v, "output %d is not a named value", i);
 	return bad;
 }
 
@@ -473,21 +812,34 @@ static void dump_attrs(FILE *out, const IrNode *n)
 	const IrAttr *a = &n->at;
 	switch (n->op) {
 	case IR_CONV2D:
+	case IR_CONV2D_BWD_DATA:
+	case IR_CONV2D_BWD_FILTER:
 		fprintf(out, " {k=%dx%d stride=%d pad=%d dilation=%d groups=%d}", a->kh, a->kw,
 			a->stride, a->pad, a->dilation, a->groups);
 		break;
 	case IR_MAX_POOL:
 	case IR_AVG_POOL:
+	case IR_MAX_POOL_BWD:
+	case IR_MAX_POOL_SELECT:
+	case IR_AVG_POOL_BWD: {
+		bool avg = n->op == IR_AVG_POOL || n->op == IR_AVG_POOL_BWD;
 		fprintf(out, " {k=%dx%d stride=%d pad=%d%s}", a->kh, a->kw, a->stride, a->pad,
-			n->op == IR_AVG_POOL ? (a->count_pad ? " count_pad" : " exclude_pad") : "");
+			avg ? (a->count_pad ? " count_pad" : " exclude_pad") : "");
 		break;
+	}
 	case IR_SCALE:
+	case IR_FILL:
 		fprintf(out, " {%.9g}", a->scale);
 		break;
 	case IR_BATCH_NORM:
 		fprintf(out, " {eps=%g momentum=%g}", a->eps, a->momentum);
 		break;
+	case IR_RSQRT:
+	case IR_BN_GRAD:
+		fprintf(out, " {eps=%g}", a->eps);
+		break;
 	case IR_SHIFT:
+	case IR_UNSHIFT:
 		fprintf(out, " {%d}", a->shift);
 		break;
 	case IR_ZERO:
@@ -495,7 +847,20 @@ static void dump_attrs(FILE *out, const IrNode *n)
 		fprintf(out, " {stride=%d}", a->stride);
 		break;
 	case IR_MIXED:
-		fprintf(out, " {row=%d}", a->row);
+		fprintf(out, " {row=%d", a->row);
+		if (a->col)
+			fprintf(out, " col=%d", a->col);
+		fputc('}', out);
+		break;
+	case IR_MIXED_DOT:
+		fprintf(out, " {row=%d col=%d}", a->row, a->col);
+		break;
+	case IR_SLICE_C:
+	case IR_PAD_C:
+		fprintf(out, " {offset=%d}", a->offset);
+		break;
+	case IR_MATMUL:
+		fprintf(out, " {%s%s}", a->ta ? "ta" : "a", a->tb ? " tb" : " b");
 		break;
 	default:
 		break;
@@ -522,4 +887,6 @@ void ir_dump(FILE *out, const IrGraph *g)
 	}
 	fprintf(out, "# input %%%d, labels %%%d, logits %%%d, loss %%%d\n", g->input, g->labels,
 		g->logits, g->loss);
+	for (int i = 0; i < g->nout; i++)
+		fprintf(out, "# output \"%s\" %%%d\n", g->out[i].name, g->out[i].v);
 }

@@ -36,9 +36,12 @@ typedef struct IrAttr {
 	int kh, kw, stride, pad, dilation, groups; /* conv2d, pools */
 	bool count_pad;                            /* avg_pool */
 	int shift;                                 /* shift */
-	int row;                                   /* mixed: the edge's alpha row */
-	double scale;                              /* scale */
-	double eps, momentum;                      /* batch_norm */
+	int row, col;                              /* mixed, mixed_dot: alpha row, first column */
+	double scale;                              /* scale; fill: the value */
+	double eps, momentum;                      /* batch_norm, bn_grad, rsqrt (eps) */
+	int offset, count;                         /* slice_c, pad_c: channels */
+	bool ta, tb;                               /* matmul: transpose a, b */
+	IrShape shape;                             /* fill, broadcasts, backward ops: the result */
 } IrAttr;
 
 /* What a WEIGHT tensor is, which decides its initialization. */
@@ -64,11 +67,19 @@ typedef struct IrNode {
 	Loc loc;                /* the spec text it was expanded from */
 } IrNode;
 
+/* A value the program hands back to its caller, e.g. a gradient. */
+typedef struct IrOutput {
+	int v;
+	const char *name;
+} IrOutput;
+
 typedef struct IrGraph {
 	Arena *arena;
 	IrNode *node;
 	int n, cap;
 	int input, labels, logits, loss;  /* -1 until set */
+	IrOutput *out;                    /* besides logits and loss */
+	int nout, outcap;
 } IrGraph;
 
 typedef struct IrPrimInfo {
@@ -89,6 +100,11 @@ void ir_init(IrGraph *g, Arena *a);
  * shapes do not fit together (nothing is appended then). */
 int ir_add(IrGraph *g, IrOp op, const int *in, int nin, const IrAttr *at,
 	   const char *scope, Loc loc, char *err, size_t errlen);
+/* Like ir_add, for nodes built by passes from values that already fit:
+ * a shape error here is a bug, and aborts. */
+int ir_emit(IrGraph *g, IrOp op, const int *in, int nin, const IrAttr *at, const char *scope);
+/* Record v as an output of the program under a name. */
+void ir_output(IrGraph *g, int v, const char *name);
 /* A leaf of a given shape. */
 int ir_leaf(IrGraph *g, IrOp op, IrShape shape, IrDtype dt, const char *name,
 	    const char *scope, Loc loc);

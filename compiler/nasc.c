@@ -9,6 +9,7 @@
 #include "info.h"
 #include "model.h"
 #include "parse.h"
+#include "pipeline.h"
 
 static const char usage[] =
 	"usage: nasc COMMAND [OPTIONS] FILE\n"
@@ -20,8 +21,9 @@ static const char usage[] =
 	"  info [--json] FILE    summarize the supernet: cells, edges, candidates,\n"
 	"                        shapes, parameter counts, FLOPs, alpha layout, schedule\n"
 	"  dump --after=PASS FILE\n"
-	"                        print the program after PASS: parse (the syntax tree)\n"
-	"                        or sema (the graph IR of the supernet)\n"
+	"                        print the program after PASS: parse (the syntax tree),\n"
+	"                        sema (the graph IR of the supernet), or ad (with the\n"
+	"                        gradient program)\n"
 	"\n"
 	"options:\n"
 	"  -D NAME=VALUE         override spec parameter NAME (-D C=8, -D input=3x32x32)\n"
@@ -34,7 +36,9 @@ static const char usage[] =
 	"a wrong command line exits with status 2.  See nasc(1) and docs/dsl.md.\n";
 
 static const char *const commands[] = {"check", "info", "dump"};
-static const char *const passes[] = {"parse", "sema"};
+/* The front end's two dump points; the passes of pipeline.c follow. */
+static const char *const front_passes[] = {"parse", "sema"};
+enum { NFRONT = 2 };
 
 static int usage_error(const char *fmt, const char *arg)
 {
@@ -120,19 +124,29 @@ int main(int argc, char **argv)
 	int pass = -1;
 	if (c == 2) {
 		if (!after) {
-			rc = usage_error("dump needs --after=PASS (parse or sema)%s", "");
+			rc = usage_error("dump needs --after=PASS (parse, sema, %s)",
+					 pipeline_passes[0].name);
 			goto out;
 		}
-		for (int p = 0; p < 2; p++)
-			if (strcmp(passes[p], after) == 0)
+		const char *names[NFRONT + 16];
+		int nnames = 0;
+		for (int p = 0; p < NFRONT; p++)
+			names[nnames++] = front_passes[p];
+		for (int p = 0; p < pipeline_npasses && nnames < NFRONT + 16; p++)
+			names[nnames++] = pipeline_passes[p].name;
+		for (int p = 0; p < nnames; p++)
+			if (strcmp(names[p], after) == 0)
 				pass = p;
 		if (pass < 0) {
-			const char *best = suggest(after, passes, 2);
+			const char *best = suggest(after, names, nnames);
 			if (best)
 				fprintf(stderr, "nasc: unknown pass '%s'; did you mean '%s'?\n", after, best);
-			else
-				fprintf(stderr, "nasc: unknown pass '%s'; the passes are parse and sema\n",
-					after);
+			else {
+				fprintf(stderr, "nasc: unknown pass '%s'; the passes are", after);
+				for (int p = 0; p < nnames; p++)
+					fprintf(stderr, "%s %s", p ? "," : "", names[p]);
+				fputc('\n', stderr);
+			}
 			goto out;
 		}
 	} else if (after) {
@@ -158,6 +172,8 @@ int main(int argc, char **argv)
 				info_json(stdout, m);
 			else if (c == 1)
 				info_text(stdout, m);
+			else if (c == 2 && pipeline_run(&m->g, pass - NFRONT, stderr) != 0)
+				rc = 70; /* EX_SOFTWARE: a bug of ours, not of the spec */
 			else if (c == 2)
 				ir_dump(stdout, &m->g);
 		}

@@ -141,6 +141,42 @@ static void test_bn_ce_mixed_by_hand(void **state)
 	interp_free(&it);
 }
 
+/* Labels arrive as doubles: NaN, a fraction or a huge value is refused by
+ * name, not converted (which would be undefined); a pool window narrower
+ * than its padding is refused when the graph is built. */
+static void test_bad_labels_and_windows(void **state)
+{
+	(void)state;
+	const double bad[] = {NAN, 2.5, 1e300, -1, 5};
+	for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
+		IrGraph g;
+		ir_init(&g, &arena);
+		IrShape ls = {.rank = 2, .d = {2, 5}}, ys = {.rank = 1, .d = {2}};
+		int logits = leaf(&g, IR_INPUT, ls);
+		int labels = leaf(&g, IR_LABELS, ys);
+		int in[2] = {logits, labels};
+		node(&g, IR_CROSS_ENTROPY, in, 2, NULL);
+		node(&g, IR_CE_GRAD, in, 2, NULL);
+		Interp it;
+		assert_int_equal(interp_init(&it, &g), 0);
+		interp_value(&it, labels)[0] = 1;
+		interp_value(&it, labels)[1] = bad[b];
+		char err[256] = "";
+		assert_int_equal(interp_run(&it, err, sizeof err), -1);
+		assert_non_null(strstr(err, "of sample 1 is not a class 0..4"));
+		interp_free(&it);
+	}
+	IrGraph g;
+	ir_init(&g, &arena);
+	int x = leaf(&g, IR_INPUT, ir_shape4(1, 1, 4, 4));
+	IrAttr a = {.kh = 3, .kw = 1, .stride = 1, .pad = 1};
+	char err[256];
+	assert_int_equal(ir_add(&g, IR_MAX_POOL, &x, 1, &a, NULL, (Loc){0}, err, sizeof err), -1);
+	a.kw = 0;
+	a.pad = 0;
+	assert_int_equal(ir_add(&g, IR_AVG_POOL, &x, 1, &a, NULL, (Loc){0}, err, sizeof err), -1);
+}
+
 /* A whole supernet against PyTorch in float64: compile the space with the
  * fixture's configuration, load its weights, alpha and batch by name, and
  * compare the logits and the loss. */
@@ -247,6 +283,7 @@ int main(void)
 		cmocka_unit_test(test_conv_by_hand),
 		cmocka_unit_test(test_pools_by_hand),
 		cmocka_unit_test(test_bn_ce_mixed_by_hand),
+		cmocka_unit_test(test_bad_labels_and_windows),
 		cmocka_unit_test(test_darts_forward_matches_pytorch),
 		cmocka_unit_test(test_s3_forward_matches_pytorch),
 	};

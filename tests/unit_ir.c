@@ -339,8 +339,13 @@ static void test_mixed(void **state)
 	refused(add(IR_MIXED, (int[]){w, o0, o1, o2}, 4, (IrAttr){.row = 14}), n,
 		"mixed weights do not match its 3 candidates");
 	refused(add(IR_MIXED, (int[]){w, o0, o1, o2}, 4, (IrAttr){.row = -1}), n, "mixed weights");
-	refused(add(IR_MIXED, (int[]){w, o0, o1}, 3, (IrAttr){.row = 0}), n,
+	/* fewer candidates weigh a window of columns starting at col */
+	assert_shape4(add(IR_MIXED, (int[]){w, o0, o1}, 3, (IrAttr){.row = 0, .col = 1}), 2, 16, 8, 8);
+	n = G.n;
+	refused(add(IR_MIXED, (int[]){w, o0, o1}, 3, (IrAttr){.row = 0, .col = 2}), n,
 		"mixed weights do not match its 2 candidates");
+	refused(add(IR_MIXED, (int[]){w, o0}, 2, (IrAttr){.row = 0, .col = -1}), n,
+		"mixed weights do not match its 1 candidates");
 	refused(add(IR_MIXED, (int[]){w, o0, o1, odd}, 4, (IrAttr){.row = 0}), n,
 		"mixed candidates of different shapes");
 	refused(add(IR_MIXED, (int[]){o0, o1, o2, o0}, 4, (IrAttr){.row = 0}), n, "mixed weights");

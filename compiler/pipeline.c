@@ -1,0 +1,38 @@
+/* pipeline.c - the list of passes after sema (see pipeline.h). */
+#include "pipeline.h"
+
+#include <string.h>
+
+#include "ad.h"
+
+static void run_ad(IrGraph *g)
+{
+	ad_gradient_program(g);
+}
+
+const Pass pipeline_passes[] = {
+	{"ad", "the gradient program appended to the forward pass", run_ad},
+};
+const int pipeline_npasses = (int)(sizeof pipeline_passes / sizeof pipeline_passes[0]);
+
+int pipeline_find(const char *name)
+{
+	for (int i = 0; i < pipeline_npasses; i++)
+		if (strcmp(pipeline_passes[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+int pipeline_run(IrGraph *g, int last, FILE *err)
+{
+	for (int i = 0; i <= last && i < pipeline_npasses; i++) {
+		pipeline_passes[i].run(g);
+		int bad = ir_verify(g, err);
+		if (bad) {
+			fprintf(err, "nasc: internal error: %d problems in the IR after pass %s\n", bad,
+				pipeline_passes[i].name);
+			return -1;
+		}
+	}
+	return 0;
+}
