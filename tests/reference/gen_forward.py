@@ -8,8 +8,11 @@ cross-entropy loss of the network in TRAINING mode (batch-norm uses batch
 statistics), all computed in float64.
 
 Run from anywhere with the Debian interpreter and python3-torch (needs a
-built ./nasc at the repo root):
+built ./nasc at the repo root, or NASC=/path/to/nasc):
     /usr/bin/python3 tests/reference/gen_forward.py
+
+gen_grad.py imports the helpers here (nasc_tensors, matched_tensors and the
+safetensors reader and writer).
 """
 import json
 import os
@@ -25,6 +28,7 @@ import supernet as sn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+NASC = os.path.abspath(os.environ.get("NASC") or os.path.join(ROOT, "nasc"))
 
 CONFIGS = [
     dict(space="darts", C=4, layers=3, nodes=2, input="1x8x8", classes=10, batch=3),
@@ -33,11 +37,13 @@ CONFIGS = [
 
 WEIGHT_RE = re.compile(r'= weight "([^"]+)" : f32\[([0-9,]*)\]')
 ALPHA_RE = re.compile(r'= alpha "([^"]+)" : f32\[([0-9,]*)\]')
-DTYPES = {torch.float64: "F64", torch.int64: "I64"}
+DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64"}
+ST_DTYPES = {v: k for k, v in DTYPES.items()}
 
 
 def fail(msg):
-    sys.exit("gen_forward.py: " + msg)
+    # prefixed with the script that was run (gen_grad.py uses this too)
+    sys.exit("%s: %s" % (os.path.basename(sys.argv[0]) or "gen_forward.py", msg))
 
 
 def shape_of(s):
@@ -46,9 +52,13 @@ def shape_of(s):
 
 def nasc_tensors(cfg):
     """(weights, alphas) as lists of (name, shape) from `nasc dump --after=sema`."""
-    cmd = ["./nasc", "dump", "--after=sema"]
+    if not os.access(NASC, os.X_OK):
+        fail("no nasc binary at %s: build it, or point NASC at one" % NASC)
+    cmd = [NASC, "dump", "--after=sema"]
     for k in ("C", "layers", "nodes", "input", "classes", "batch"):
-        cmd += ["-D", "%s=%s" % (k, cfg[k])]
+        # S1 lists its 14 edges one by one: it has 4 nodes and no knob
+        if not (k == "nodes" and cfg["space"] == "s1"):
+            cmd += ["-D", "%s=%s" % (k, cfg[k])]
     cmd.append("examples/spaces/%s.nas" % cfg["space"])
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if r.returncode != 0:
@@ -78,23 +88,26 @@ def write_safetensors(path, tensors, metadata):
 
 
 def read_safetensors(path):
-    """Minimal reader: returns (metadata, [(name, tensor)]) in header order."""
+    """Minimal reader: returns (metadata, [(name, tensor)]) in header order.
+    F32, F64 and I64 only; tensors must be stored in header order, packed."""
     with open(path, "rb") as f:
         raw = f.read()
     n = struct.unpack("<Q", raw[:8])[0]
     assert n % 8 == 0, "header length not a multiple of 8"
     header = json.loads(raw[8:8 + n].decode())
     data = raw[8 + n:]
-    meta = header.pop("__metadata__")
+    meta = header.pop("__metadata__", {})
     out, off = [], 0
     for name, e in header.items():
         b, end = e["data_offsets"]
         assert b == off, "%s: offsets not contiguous (%d != %d)" % (name, b, off)
-        dt = {"F64": torch.float64, "I64": torch.int64}[e["dtype"]]
+        assert e["dtype"] in ST_DTYPES, "%s: unsupported dtype %s" % (name, e["dtype"])
+        dt = ST_DTYPES[e["dtype"]]
         count = 1
         for d in e["shape"]:
             count *= d
-        assert end - b == count * 8, "%s: size mismatch" % name
+        assert end - b == count * torch.empty((), dtype=dt).element_size(), \
+            "%s: size mismatch" % name
         t = torch.frombuffer(bytearray(data[b:end]), dtype=dt).reshape(e["shape"]) \
             if count else torch.zeros(e["shape"], dtype=dt)
         out.append((name, t))
@@ -125,8 +138,11 @@ def build(cfg):
     return net, x, y, logits, loss
 
 
-def generate(cfg):
-    net, x, y, logits, loss = build(cfg)
+def matched_tensors(cfg, net):
+    """[(nasc name, PyTorch parameter)]: every weight, then alpha.normal and
+    alpha.reduce, after checking that nasc's weights (`nasc dump
+    --after=sema`) come in PyTorch's named_parameters order with the same
+    shapes, and that nasc has the same two alphas."""
     arch = {id(p) for p in net.arch_parameters()}
     pt = [(n, p) for n, p in net.named_parameters() if id(p) not in arch]
     names, alphas = nasc_tensors(cfg)
@@ -142,10 +158,15 @@ def generate(cfg):
         fail("%s: nasc alphas %s vs PyTorch %s" % (cfg["space"], alphas, want_alphas))
     if len(set(n for n, _ in names)) != len(names):
         fail("%s: duplicate nasc weight names" % cfg["space"])
+    return [(n, p) for (n, _), (_, p) in zip(names, pt)] + \
+        [("alpha.normal", net.alphas_normal), ("alpha.reduce", net.alphas_reduce)]
 
-    tensors = [(n, p) for (n, _), (_, p) in zip(names, pt)]
-    tensors += [("alpha.normal", net.alphas_normal), ("alpha.reduce", net.alphas_reduce),
-                ("x", x), ("y", y), ("expect.logits", logits), ("expect.loss", loss)]
+
+def generate(cfg):
+    net, x, y, logits, loss = build(cfg)
+    tensors = matched_tensors(cfg, net)
+    nweights = len(tensors) - 2
+    tensors += [("x", x), ("y", y), ("expect.logits", logits), ("expect.loss", loss)]
     meta = {k: str(cfg[k]) for k in ("space", "C", "layers", "nodes", "input",
                                      "classes", "batch")}
     meta["mode"] = "train"
@@ -167,7 +188,7 @@ def generate(cfg):
     assert torch.equal(logits, logits2) and torch.equal(loss, loss2), "non-deterministic"
 
     print("%s: %s (%d bytes, %d weights + 2 alphas)"
-          % (cfg["space"], os.path.relpath(path, ROOT), os.path.getsize(path), len(pt)))
+          % (cfg["space"], os.path.relpath(path, ROOT), os.path.getsize(path), nweights))
     print("  loss      = %r" % loss.item())
     print("  logits[0] = %s" % [float(v) for v in logits[0]])
 
