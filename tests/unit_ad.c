@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "ad.h"
+#include "fixture.h"
 #include "interp.h"
 #include "model.h"
 #include "parse.h"
@@ -722,6 +723,79 @@ static void test_s2_mixed_second_derivative(void **state)
 	check_hvp("s2", ov, 6, IR_WEIGHT);
 }
 
+/* The gradient program against PyTorch's gradients (gen_grad.py: an f32
+ * state and batch, the loss and gradients computed from them in f64). */
+static void check_fixture(const char *space)
+{
+	char name[64];
+	snprintf(name, sizeof name, "grad_%s.safetensors", space);
+	StFile f;
+	fixture_read(&f, name);
+	Arena a;
+	arena_init(&a);
+	Model *m = fixture_compile(&a, &f, space);
+	IrGraph *g = &m->g;
+	ad_gradient_program(g);
+	Interp it;
+	assert_int_equal(interp_init(&it, g), 0);
+	int loaded = fixture_load(&it, &f);
+	run(&it);
+	const StTensor *loss = st_find(&f, "expect.loss");
+	assert_non_null(loss);
+	double want_loss = ((const double *)loss->data)[0];
+	double loss_err = rel_err(interp_value(&it, g->loss)[0], want_loss);
+	double worst = 0;
+	for (int i = 0; i < g->nout; i++) {
+		const char *tname = g->out[i].name + strlen(AD_GRAD_PREFIX);
+		const StTensor *t = st_find(&f, arena_printf(&a, "expect.grad.%s", tname));
+		if (!t)
+			fail_msg("%s: no expected gradient for `%s`", space, tname);
+		assert_int_equal(t->numel, ir_numel(g->node[g->out[i].v].shape));
+		const double *want = (const double *)t->data, *got = interp_value(&it, g->out[i].v);
+		double num = 0, den = 0;
+		for (int64_t k = 0; k < t->numel; k++) {
+			num += (got[k] - want[k]) * (got[k] - want[k]);
+			den += want[k] * want[k];
+		}
+		double e = den > 0 ? sqrt(num / den) : sqrt(num);
+		if (e > 1e-9)
+			print_message("# %s: %s: relative L2 error %.3g\n", space, tname, e);
+		worst = fmax(worst, e);
+	}
+	print_message("# %s: %d tensors loaded, loss %.15g (PyTorch %.15g), %d gradients, "
+		      "worst relative L2 error %.3g\n",
+		      space, loaded, interp_value(&it, g->loss)[0], want_loss, g->nout, worst);
+	assert_true(loss_err < 1e-12);
+	assert_true(worst < 1e-9);
+	interp_free(&it);
+	arena_free(&a);
+	st_free(&f);
+}
+
+static void test_fixture_darts(void **state)
+{
+	(void)state;
+	check_fixture("darts");
+}
+
+static void test_fixture_s1(void **state)
+{
+	(void)state;
+	check_fixture("s1");
+}
+
+static void test_fixture_s2(void **state)
+{
+	(void)state;
+	check_fixture("s2");
+}
+
+static void test_fixture_s3(void **state)
+{
+	(void)state;
+	check_fixture("s3");
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -744,6 +818,10 @@ int main(void)
 		cmocka_unit_test(test_tiny_gradient),
 		cmocka_unit_test(test_s2_gradient),
 		cmocka_unit_test(test_darts_gradient),
+		cmocka_unit_test(test_fixture_darts),
+		cmocka_unit_test(test_fixture_s1),
+		cmocka_unit_test(test_fixture_s2),
+		cmocka_unit_test(test_fixture_s3),
 		cmocka_unit_test(test_tiny_hvp),
 		cmocka_unit_test(test_darts_hvp),
 		cmocka_unit_test(test_s2_mixed_second_derivative),

@@ -17,7 +17,7 @@
 #include "interp.h"
 #include "model.h"
 #include "parse.h"
-#include "safetensors.h"
+#include "fixture.h"
 
 static Arena arena;
 
@@ -182,52 +182,16 @@ static void test_bad_labels_and_windows(void **state)
  * compare the logits and the loss. */
 static void check_forward(const char *space)
 {
-	char path[512], err[512];
-	snprintf(path, sizeof path, "%s/tests/reference/forward_%s.safetensors", SRCDIR, space);
+	char name[64];
+	snprintf(name, sizeof name, "forward_%s.safetensors", space);
 	StFile f;
-	st_init(&f);
-	if (st_read(path, &f, err, sizeof err) != 0)
-		fail_msg("%s", err);
-	const char *keys[] = {"C", "layers", "nodes", "input", "classes", "batch"};
-	Override ov[6];
-	for (int i = 0; i < 6; i++) {
-		ov[i].name = keys[i];
-		ov[i].value = st_meta(&f, keys[i]);
-		ov[i].used = false;
-		assert_non_null(ov[i].value);
-	}
+	fixture_read(&f, name);
 	Arena a;
 	arena_init(&a);
-	Diag d;
-	diag_init(&d, stderr);
-	snprintf(path, sizeof path, "%s/examples/spaces/%s.nas", SRCDIR, space);
-	Source *src = read_source(&a, &d, path);
-	assert_non_null(src);
-	Spec *spec = parse_spec(&a, &d, src);
-	assert_non_null(spec);
-	Model *m = sema_run(&a, &d, spec, ov, 6);
-	assert_non_null(m);
-
+	Model *m = fixture_compile(&a, &f, space);
 	Interp it;
 	assert_int_equal(interp_init(&it, &m->g), 0);
-	int loaded = 0;
-	for (int v = 0; v < m->g.n; v++) {
-		const IrNode *n = &m->g.node[v];
-		const char *name = n->op == IR_INPUT ? "x" : n->op == IR_LABELS ? "y" : n->name;
-		if (!name)
-			continue;
-		const StTensor *t = st_find(&f, name);
-		if (!t)
-			fail_msg("%s: no tensor `%s` in the fixture", space, name);
-		if (t->numel != ir_numel(n->shape))
-			fail_msg("%s: `%s` has %lld values, nasc expects %lld", space, name,
-				 (long long)t->numel, (long long)ir_numel(n->shape));
-		double *dst = interp_value(&it, v);
-		for (int64_t i = 0; i < t->numel; i++)
-			dst[i] = t->dtype == ST_I64 ? (double)((const int64_t *)t->data)[i]
-						    : ((const double *)t->data)[i];
-		loaded++;
-	}
+	int loaded = fixture_load(&it, &f);
 	run(&it);
 	const StTensor *logits = st_find(&f, "expect.logits"), *loss = st_find(&f, "expect.loss");
 	assert_non_null(logits);

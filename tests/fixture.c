@@ -1,0 +1,84 @@
+/* fixture.c - see fixture.h. */
+#include "fixture.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "parse.h"
+
+void fixture_read(StFile *f, const char *name)
+{
+	char path[512], err[512];
+	snprintf(path, sizeof path, "%s/tests/reference/%s", SRCDIR, name);
+	st_init(f);
+	if (st_read(path, f, err, sizeof err) != 0)
+		fail_msg("%s", err);
+}
+
+Model *fixture_compile(Arena *a, const StFile *f, const char *space)
+{
+	static const char *const keys[] = {"C", "layers", "nodes", "input", "classes", "batch"};
+	char path[512];
+	Diag d;
+	diag_init(&d, stderr);
+	snprintf(path, sizeof path, "%s/examples/spaces/%s.nas", SRCDIR, space);
+	Source *src = read_source(a, &d, path);
+	assert_non_null(src);
+	Spec *spec = parse_spec(a, &d, src);
+	assert_non_null(spec);
+	Override ov[6];
+	int nov = 0;
+	for (int i = 0; i < 6; i++) {
+		/* s1 fixes its 14 edges, so it has no nodes parameter */
+		if (strcmp(keys[i], "nodes") == 0 && strcmp(space, "s1") == 0)
+			continue;
+		ov[nov].name = keys[i];
+		ov[nov].value = st_meta(f, keys[i]);
+		ov[nov].used = false;
+		assert_non_null(ov[nov].value);
+		nov++;
+	}
+	Model *m = sema_run(a, &d, spec, ov, nov);
+	assert_non_null(m);
+	return m;
+}
+
+int fixture_load(Interp *it, const StFile *f)
+{
+	const IrGraph *g = it->g;
+	int loaded = 0;
+	for (int v = 0; v < g->n; v++) {
+		const IrNode *n = &g->node[v];
+		if (n->op != IR_INPUT && n->op != IR_LABELS && n->op != IR_WEIGHT && n->op != IR_ALPHA)
+			continue;
+		const char *name = n->op == IR_INPUT ? "x" : n->op == IR_LABELS ? "y" : n->name;
+		const StTensor *t = st_find(f, name);
+		if (!t)
+			fail_msg("no tensor `%s` in the fixture", name);
+		if (t->numel != ir_numel(n->shape))
+			fail_msg("`%s` has %lld values, nasc expects %lld", name, (long long)t->numel,
+				 (long long)ir_numel(n->shape));
+		double *dst = interp_value(it, v);
+		for (int64_t i = 0; i < t->numel; i++) {
+			switch (t->dtype) {
+			case ST_I64:
+				dst[i] = (double)((const int64_t *)t->data)[i];
+				break;
+			case ST_F32:
+				dst[i] = ((const float *)t->data)[i];
+				break;
+			case ST_F64:
+				dst[i] = ((const double *)t->data)[i];
+				break;
+			}
+		}
+		loaded++;
+	}
+	return loaded;
+}
