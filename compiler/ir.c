@@ -709,6 +709,55 @@ void ir_output(IrGraph *g, int v, const char *name)
 	g->nout++;
 }
 
+/* ---- rewriting ------------------------------------------------------------ */
+
+void ir_rebuild(IrGraph *g, const int *map)
+{
+	int *to = malloc((size_t)(g->n > 0 ? g->n : 1) * sizeof *to);
+	if (!to) {
+		fputs("nasc: out of memory\n", stderr);
+		exit(1);
+	}
+	int n = 0;
+	for (int v = 0; v < g->n; v++) {
+		if (map[v] < 0) {
+			to[v] = -1;
+		} else if (map[v] != v) {
+			assert(map[v] < v && map[map[v]] == map[v]);
+			to[v] = to[map[v]];
+		} else {
+			IrNode nd = g->node[v];
+			for (int j = 0; j < nd.nin; j++) {
+				assert(to[nd.in[j]] >= 0);
+				nd.in[j] = to[nd.in[j]];
+			}
+			g->node[n] = nd;
+			to[v] = n++;
+		}
+	}
+	g->n = n;
+#define REMAP(x) ((x) = (x) >= 0 ? to[x] : (x))
+	REMAP(g->input);
+	REMAP(g->labels);
+	REMAP(g->logits);
+	REMAP(g->loss);
+	for (int i = 0; i < g->nout; i++)
+		REMAP(g->out[i].v);
+#undef REMAP
+	free(to);
+}
+
+
+bool ir_attr_equal(const IrAttr *a, const IrAttr *b)
+{
+	return a->kh == b->kh && a->kw == b->kw && a->stride == b->stride && a->pad == b->pad &&
+	       a->dilation == b->dilation && a->groups == b->groups &&
+	       a->count_pad == b->count_pad && a->shift == b->shift && a->row == b->row &&
+	       a->col == b->col && a->scale == b->scale && a->eps == b->eps &&
+	       a->momentum == b->momentum && a->offset == b->offset && a->count == b->count &&
+	       a->ta == b->ta && a->tb == b->tb && ir_shape_eq(a->shape, b->shape);
+}
+
 /* ---- verification ------------------------------------------------------------ */
 
 static int problem(FILE *out, int i, const char *fmt, ...)

@@ -115,6 +115,13 @@ bool ir_shape_eq(IrShape a, IrShape b);
 const char *ir_shape_str(Arena *a, IrShape s, bool skip_batch);
 IrShape ir_shape4(int64_t n, int64_t c, int64_t h, int64_t w);
 
+/* Rewrite g keeping the values v with map[v] >= 0, where map[v] is the
+ * (old) index of the value that replaces v: itself, or an equal value
+ * before it.  Inputs, outputs and the graph's named values follow. */
+void ir_rebuild(IrGraph *g, const int *map);
+/* Equal attributes (every field, whichever ops read them). */
+bool ir_attr_equal(const IrAttr *a, const IrAttr *b);
+
 /* Check every invariant the passes rely on; print what is wrong to `out` and
  * return the number of problems. */
 int ir_verify(const IrGraph *g, FILE *out);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "ad.h"
+#include "passes.h"
 
 static void run_ad(IrGraph *g)
 {
@@ -12,6 +13,8 @@ static void run_ad(IrGraph *g)
 
 const Pass pipeline_passes[] = {
 	{"ad", "the gradient program appended to the forward pass", run_ad},
+	{"cse", "values computed twice merged", pass_cse},
+	{"dce", "values nothing needs dropped", pass_dce},
 };
 const int pipeline_npasses = (int)(sizeof pipeline_passes / sizeof pipeline_passes[0]);
 
