@@ -5,8 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "build.h"
 #include "info.h"
+#include "lower.h"
 #include "model.h"
 #include "parse.h"
 #include "pipeline.h"
@@ -22,20 +25,28 @@ static const char usage[] =
 	"                        shapes, parameter counts, FLOPs, alpha layout, schedule\n"
 	"  dump --after=PASS FILE\n"
 	"                        print the program after PASS: parse (the syntax tree),\n"
-	"                        sema (the graph IR of the supernet), or ad (with the\n"
-	"                        gradient program)\n"
+	"                        sema (the graph IR of the supernet), ad (with the\n"
+	"                        gradient program), cse or dce\n"
+	"  emit FILE             print the search program as C (-o to write a file)\n"
+	"  build FILE -o BIN     compile the search program into the binary BIN\n"
 	"\n"
 	"options:\n"
 	"  -D NAME=VALUE         override spec parameter NAME (-D C=8, -D input=3x32x32)\n"
 	"  --json                with info: print JSON\n"
 	"  --after=PASS          with dump: which pass\n"
+	"  -o FILE               with emit and build: the output\n"
+	"  --precision=f32|f64   with emit and build: the reals of the program (f32)\n"
+	"  --backend=c           with emit and build: the code generator\n"
+	"  --keep-c=FILE         with build: keep the generated C in FILE\n"
+	"  -v, --verbose         with build: print the compiler's command line\n"
 	"  -h, --help            print this help\n"
 	"  --version             print the version\n"
 	"\n"
 	"Errors are reported as FILE:LINE:COL: error: MESSAGE, with exit status 1;\n"
 	"a wrong command line exits with status 2.  See nasc(1) and docs/dsl.md.\n";
 
-static const char *const commands[] = {"check", "info", "dump"};
+static const char *const commands[] = {"check", "info", "dump", "emit", "build"};
+enum { CMD_CHECK, CMD_INFO, CMD_DUMP, CMD_EMIT, CMD_BUILD, NCMD };
 /* The front end's two dump points; the passes of pipeline.c follow. */
 static const char *const front_passes[] = {"parse", "sema"};
 enum { NFRONT = 2 };
@@ -48,10 +59,58 @@ static int usage_error(const char *fmt, const char *arg)
 	return 2;
 }
 
+/* emit and build: the whole pipeline, lowering, then C to a file (or
+ * stdout), compiled when building. */
+static int generate(Model *m, Arena *a, const char *spec, const Override *ov, int nov, bool build,
+		    const char *out_path, const char *keep_c, bool f64, bool verbose)
+{
+	if (pipeline_run(&m->g, pipeline_npasses - 1, stderr) != 0)
+		return 70;
+	Lowered L;
+	lower(&m->g, &L, a);
+	char config[1024] = "";
+	size_t off = 0;
+	for (int i = 0; i < nov && off < sizeof config; i++)
+		off += (size_t)snprintf(config + off, sizeof config - off, "%s%s=%s", i ? " " : "",
+					ov[i].name, ov[i].value);
+	if (nov == 0)
+		snprintf(config, sizeof config, "the spec's defaults");
+	EmitInfo info = {.spec = spec, .config = config, .version = PACKAGE_VERSION, .f64 = f64};
+	if (!build) {
+		if (!out_path) {
+			emit_c(stdout, &L, &info);
+			return 0;
+		}
+		return build_write_c(out_path, &L, &info) == 0 ? 0 : 1;
+	}
+	char dir[] = "/tmp/nasc-XXXXXX", tmp[64];
+	const char *c_path = keep_c;
+	if (!c_path) {
+		if (!mkdtemp(dir)) {
+			perror("nasc: a temporary directory");
+			return 1;
+		}
+		snprintf(tmp, sizeof tmp, "%s/program.c", dir);
+		c_path = tmp;
+	}
+	int rc = 1;
+	if (build_write_c(c_path, &L, &info) == 0) {
+		fprintf(stderr, "nasc: %d values, %d kernels; compiling %s\n", L.nvalues, L.p.nkern,
+			out_path);
+		rc = build_compile(c_path, out_path, verbose) == 0 ? 0 : 1;
+	}
+	if (!keep_c) {
+		unlink(tmp);
+		rmdir(dir);
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
-	const char *cmd = NULL, *file = NULL, *after = NULL;
-	bool json = false;
+	const char *cmd = NULL, *file = NULL, *after = NULL, *out_path = NULL, *keep_c = NULL;
+	const char *precision = "f32", *backend = "c";
+	bool json = false, verbose = false;
 	Override *ov = calloc((size_t)argc + 1, sizeof *ov);
 	int nov = 0;
 	if (!ov)
@@ -74,6 +133,16 @@ int main(int argc, char **argv)
 			after = a + 8;
 		} else if (strcmp(a, "--after") == 0 && i + 1 < argc) {
 			after = argv[++i];
+		} else if (strcmp(a, "-o") == 0 && i + 1 < argc) {
+			out_path = argv[++i];
+		} else if (strncmp(a, "--precision=", 12) == 0) {
+			precision = a + 12;
+		} else if (strncmp(a, "--backend=", 10) == 0) {
+			backend = a + 10;
+		} else if (strncmp(a, "--keep-c=", 9) == 0) {
+			keep_c = a + 9;
+		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+			verbose = true;
 		} else if (strncmp(a, "-D", 2) == 0) {
 			const char *def = a[2] ? a + 2 : (i + 1 < argc ? argv[++i] : NULL);
 			const char *eq = def ? strchr(def, '=') : NULL;
@@ -101,10 +170,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	int c = 0;
-	while (c < 3 && strcmp(commands[c], cmd) != 0)
+	while (c < NCMD && strcmp(commands[c], cmd) != 0)
 		c++;
-	if (c == 3) {
-		const char *best = suggest(cmd, commands, 3);
+	if (c == NCMD) {
+		const char *best = suggest(cmd, commands, NCMD);
 		if (best) {
 			fprintf(stderr, "nasc: unknown command '%s'; did you mean '%s'?\n", cmd, best);
 			fputs("Try 'nasc --help'.\n", stderr);
@@ -117,12 +186,37 @@ int main(int argc, char **argv)
 		rc = usage_error("%s needs a spec file", cmd);
 		goto out;
 	}
-	if (json && c != 1) {
+	if (json && c != CMD_INFO) {
 		rc = usage_error("--json goes with info%s", "");
 		goto out;
 	}
+	bool emits = c == CMD_EMIT || c == CMD_BUILD;
+	if (!emits && (out_path || keep_c || verbose || strcmp(precision, "f32") != 0 ||
+		       strcmp(backend, "c") != 0)) {
+		rc = usage_error("-o, --precision, --backend, --keep-c and -v go with emit and build%s", "");
+		goto out;
+	}
+	if (strcmp(precision, "f32") != 0 && strcmp(precision, "f64") != 0) {
+		rc = usage_error("--precision is f32 or f64, not '%s'", precision);
+		goto out;
+	}
+	if (strcmp(backend, "c") != 0) {
+		rc = usage_error(strcmp(backend, "llvm") == 0
+					 ? "--backend=%s: this nasc has no LLVM backend yet"
+					 : "unknown backend '%s' (the backend is c)",
+				 backend);
+		goto out;
+	}
+	if (c == CMD_BUILD && !out_path) {
+		rc = usage_error("build needs -o BIN%s", "");
+		goto out;
+	}
+	if (c == CMD_BUILD && keep_c && strcmp(keep_c, out_path) == 0) {
+		rc = usage_error("--keep-c would overwrite the binary %s", out_path);
+		goto out;
+	}
 	int pass = -1;
-	if (c == 2) {
+	if (c == CMD_DUMP) {
 		if (!after) {
 			rc = usage_error("dump needs --after=PASS (parse, sema, %s)",
 					 pipeline_passes[0].name);
@@ -168,14 +262,17 @@ int main(int argc, char **argv)
 		Model *m = sema_run(&arena, &diag, spec, ov, nov);
 		if (m) {
 			rc = 0;
-			if (c == 1 && json)
+			if (c == CMD_INFO && json)
 				info_json(stdout, m);
-			else if (c == 1)
+			else if (c == CMD_INFO)
 				info_text(stdout, m);
-			else if (c == 2 && pipeline_run(&m->g, pass - NFRONT, stderr) != 0)
+			else if (c == CMD_DUMP && pipeline_run(&m->g, pass - NFRONT, stderr) != 0)
 				rc = 70; /* EX_SOFTWARE: a bug of ours, not of the spec */
-			else if (c == 2)
+			else if (c == CMD_DUMP)
 				ir_dump(stdout, &m->g);
+			else if (emits)
+				rc = generate(m, &arena, file, ov, nov, c == CMD_BUILD, out_path, keep_c,
+					      strcmp(precision, "f64") == 0, verbose);
 		}
 	}
 	arena_free(&arena);

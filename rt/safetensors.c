@@ -14,16 +14,9 @@
 
 #include <jansson.h>
 
-#if defined(__GNUC__)
-#define ST_PRINTF(a, b) __attribute__((format(printf, a, b)))
-#else
-#define ST_PRINTF(a, b)
-#endif
-
 /* ---- small helpers ---- */
 
-ST_PRINTF(4, 5)
-static int fail(char *err, size_t errlen, const char *path, const char *fmt, ...)
+int st_errorf(char *err, size_t errlen, const char *path, const char *fmt, ...)
 {
 	if (err && errlen) {
 		int k = snprintf(err, errlen, "%s: ", path);
@@ -280,14 +273,14 @@ static int read_metadata(Ctx *c, StFile *out, json_t *obj)
 	const char *k;
 	json_t *v;
 	if (!json_is_object(obj))
-		return fail(c->err, c->errlen, c->path, "\"%s\" is not a JSON object",
+		return st_errorf(c->err, c->errlen, c->path, "\"%s\" is not a JSON object",
 			    ST_METADATA_KEY);
 	json_object_foreach(obj, k, v) {
 		if (!json_is_string(v))
-			return fail(c->err, c->errlen, c->path,
+			return st_errorf(c->err, c->errlen, c->path,
 				    "\"%s\" value for `%s` is not a string", ST_METADATA_KEY, k);
 		if (st_set_meta(out, k, json_string_value(v)) != 0)
-			return fail(c->err, c->errlen, c->path, "out of memory");
+			return st_errorf(c->err, c->errlen, c->path, "out of memory");
 	}
 	return 0;
 }
@@ -298,42 +291,42 @@ static int read_entry(Ctx *c, StFile *out, const char *name, json_t *e, Span *sp
 	const char *k;
 	json_t *v;
 	if (!json_is_object(e))
-		return fail(c->err, c->errlen, c->path, "tensor `%s`: entry is not a JSON object",
+		return st_errorf(c->err, c->errlen, c->path, "tensor `%s`: entry is not a JSON object",
 			    name);
 	json_object_foreach(e, k, v)
 		if (strcmp(k, "dtype") != 0 && strcmp(k, "shape") != 0 &&
 		    strcmp(k, "data_offsets") != 0)
-			return fail(c->err, c->errlen, c->path, "tensor `%s`: unknown field `%s`",
+			return st_errorf(c->err, c->errlen, c->path, "tensor `%s`: unknown field `%s`",
 				    name, k);
 
 	json_t *jd = json_object_get(e, "dtype");
 	json_t *js = json_object_get(e, "shape");
 	json_t *jo = json_object_get(e, "data_offsets");
 	if (!jd || !js || !jo)
-		return fail(c->err, c->errlen, c->path, "tensor `%s`: missing \"%s\"", name,
+		return st_errorf(c->err, c->errlen, c->path, "tensor `%s`: missing \"%s\"", name,
 			    !jd ? "dtype" : !js ? "shape" : "data_offsets");
 	StDtype dt;
 	if (!json_is_string(jd))
-		return fail(c->err, c->errlen, c->path, "tensor `%s`: \"dtype\" is not a string",
+		return st_errorf(c->err, c->errlen, c->path, "tensor `%s`: \"dtype\" is not a string",
 			    name);
 	if (dtype_from_name(json_string_value(jd), &dt) != 0)
-		return fail(c->err, c->errlen, c->path,
+		return st_errorf(c->err, c->errlen, c->path,
 			    "tensor `%s`: unsupported dtype `%s` (supported: F32, F64, I64)", name,
 			    json_string_value(jd));
 
 	if (!json_is_array(js))
-		return fail(c->err, c->errlen, c->path,
+		return st_errorf(c->err, c->errlen, c->path,
 			    "tensor `%s`: shape is not a list of non-negative integers", name);
 	size_t rank = json_array_size(js);
 	if (rank > ST_MAX_RANK)
-		return fail(c->err, c->errlen, c->path,
+		return st_errorf(c->err, c->errlen, c->path,
 			    "tensor `%s`: rank %zu exceeds the limit of %d", name, rank,
 			    ST_MAX_RANK);
 	int64_t shape[ST_MAX_RANK];
 	for (size_t i = 0; i < rank; i++) {
 		json_t *d = json_array_get(js, i);
 		if (!json_is_integer(d) || json_integer_value(d) < 0)
-			return fail(c->err, c->errlen, c->path,
+			return st_errorf(c->err, c->errlen, c->path,
 				    "tensor `%s`: shape is not a list of non-negative integers",
 				    name);
 		shape[i] = (int64_t)json_integer_value(d);
@@ -342,29 +335,29 @@ static int read_entry(Ctx *c, StFile *out, const char *name, json_t *e, Span *sp
 	format_shape(shp, sizeof shp, (int)rank, shape);
 	int64_t numel, nbytes;
 	if (shape_size((int)rank, shape, dt, &numel, &nbytes) != 0)
-		return fail(c->err, c->errlen, c->path,
+		return st_errorf(c->err, c->errlen, c->path,
 			    "tensor `%s`: shape %s is too large (size overflows)", name, shp);
 
 	if (!json_is_array(jo) || json_array_size(jo) != 2 ||
 	    !json_is_integer(json_array_get(jo, 0)) || !json_is_integer(json_array_get(jo, 1)) ||
 	    json_integer_value(json_array_get(jo, 0)) < 0 ||
 	    json_integer_value(json_array_get(jo, 1)) < 0)
-		return fail(c->err, c->errlen, c->path,
+		return st_errorf(c->err, c->errlen, c->path,
 			    "tensor `%s`: data_offsets is not two non-negative integers", name);
 	uint64_t b = (uint64_t)json_integer_value(json_array_get(jo, 0));
 	uint64_t en = (uint64_t)json_integer_value(json_array_get(jo, 1));
 	if (b > en)
-		return fail(c->err, c->errlen, c->path,
+		return st_errorf(c->err, c->errlen, c->path,
 			    "tensor `%s`: data_offsets [%" PRIu64 ", %" PRIu64
 			    "] out of bounds: begin is past end", name, b, en);
 	if (en - b != (uint64_t)nbytes)
-		return fail(c->err, c->errlen, c->path,
+		return st_errorf(c->err, c->errlen, c->path,
 			    "tensor `%s`: data_offsets [%" PRIu64 ", %" PRIu64 "] do not match %s %s"
 			    " (%" PRId64 " bytes)", name, b, en, st_dtype_name(dt), shp, nbytes);
 
 	StTensor *t = push_tensor(out);
 	if (!t || !(t->name = dup_str(name)))
-		return fail(c->err, c->errlen, c->path, "out of memory");
+		return st_errorf(c->err, c->errlen, c->path, "out of memory");
 	t->dtype = dt;
 	t->rank = (int)rank;
 	memcpy(t->shape, shape, rank * sizeof shape[0]);
@@ -385,13 +378,13 @@ static int check_layout(Ctx *c, const StFile *out, Span *spans, size_t n, uint64
 		const Span *s = &spans[i];
 		if (s->begin < covered) {
 			const Span *p = &spans[i - 1];
-			return fail(c->err, c->errlen, c->path,
+			return st_errorf(c->err, c->errlen, c->path,
 				    "tensors `%s` [%" PRIu64 ", %" PRIu64 "] and `%s` [%" PRIu64
 				    ", %" PRIu64 "] overlap", out->tensors[p->idx].name, p->begin,
 				    p->end, out->tensors[s->idx].name, s->begin, s->end);
 		}
 		if (s->begin > covered)
-			return fail(c->err, c->errlen, c->path,
+			return st_errorf(c->err, c->errlen, c->path,
 				    "gap in the data buffer: bytes [%" PRIu64 ", %" PRIu64
 				    ") before tensor `%s` belong to no tensor", covered, s->begin,
 				    out->tensors[s->idx].name);
@@ -399,13 +392,13 @@ static int check_layout(Ctx *c, const StFile *out, Span *spans, size_t n, uint64
 	}
 	for (size_t i = 0; i < n; i++)
 		if (spans[i].end > avail)
-			return fail(c->err, c->errlen, c->path,
+			return st_errorf(c->err, c->errlen, c->path,
 				    "tensor `%s`: data_offsets [%" PRIu64 ", %" PRIu64
 				    "] out of bounds: the data buffer has %" PRIu64
 				    " bytes (truncated data)", out->tensors[spans[i].idx].name,
 				    spans[i].begin, spans[i].end, avail);
 	if (covered < avail)
-		return fail(c->err, c->errlen, c->path,
+		return st_errorf(c->err, c->errlen, c->path,
 			    "trailing bytes: %" PRIu64 " bytes after the last tensor (data buffer %"
 			    PRIu64 " bytes, tensors cover %" PRIu64 ")", avail - covered, avail,
 			    covered);
@@ -416,53 +409,53 @@ static int read_all(Ctx *c, FILE *fp, StFile *out)
 {
 	struct stat sb;
 	if (fstat(fileno(fp), &sb) != 0)
-		return fail(c->err, c->errlen, c->path, "cannot stat: %s", strerror(errno));
+		return st_errorf(c->err, c->errlen, c->path, "cannot stat: %s", strerror(errno));
 	if (!S_ISREG(sb.st_mode))
-		return fail(c->err, c->errlen, c->path, "not a regular file");
+		return st_errorf(c->err, c->errlen, c->path, "not a regular file");
 	uint64_t size = (uint64_t)sb.st_size;
 	if (size < 8)
-		return fail(c->err, c->errlen, c->path,
+		return st_errorf(c->err, c->errlen, c->path,
 			    "truncated: file has %" PRIu64
 			    " bytes, too short for the 8-byte header length", size);
 	unsigned char lenbuf[8];
 	if (fread(lenbuf, 1, 8, fp) != 8)
-		return fail(c->err, c->errlen, c->path, "cannot read the header length");
+		return st_errorf(c->err, c->errlen, c->path, "cannot read the header length");
 	uint64_t hlen = get_le64(lenbuf);
 	if (hlen > ST_MAX_HEADER)
-		return fail(c->err, c->errlen, c->path,
+		return st_errorf(c->err, c->errlen, c->path,
 			    "header length %" PRIu64 " exceeds the limit of %u bytes (100 MB)",
 			    hlen, ST_MAX_HEADER);
 	if (hlen > size - 8)
-		return fail(c->err, c->errlen, c->path,
+		return st_errorf(c->err, c->errlen, c->path,
 			    "truncated: header says %" PRIu64 " bytes, file has %" PRIu64
 			    " after the 8-byte length", hlen, size - 8);
 	uint64_t avail = size - 8 - hlen;
 
 	char *hdr = malloc(hlen ? (size_t)hlen : 1);
 	if (!hdr)
-		return fail(c->err, c->errlen, c->path, "out of memory");
+		return st_errorf(c->err, c->errlen, c->path, "out of memory");
 	if (fread(hdr, 1, (size_t)hlen, fp) != hlen) {
 		free(hdr);
-		return fail(c->err, c->errlen, c->path, "truncated: cannot read the header");
+		return st_errorf(c->err, c->errlen, c->path, "truncated: cannot read the header");
 	}
 	json_error_t je;
 	json_t *root = json_loadb(hdr, (size_t)hlen, JSON_REJECT_DUPLICATES, &je);
 	free(hdr);
 	if (!root) {
 		if (strstr(je.text, "duplicate"))
-			return fail(c->err, c->errlen, c->path,
+			return st_errorf(c->err, c->errlen, c->path,
 				    "duplicate tensor name or metadata key in header: %s", je.text);
-		return fail(c->err, c->errlen, c->path,
+		return st_errorf(c->err, c->errlen, c->path,
 			    "header is not valid JSON: %s (header byte %d)", je.text, je.position);
 	}
 	if (!json_is_object(root)) {
 		json_decref(root);
-		return fail(c->err, c->errlen, c->path, "header is not a JSON object");
+		return st_errorf(c->err, c->errlen, c->path, "header is not a JSON object");
 	}
 
 	size_t nent = json_object_size(root);
 	Span *spans = malloc((nent ? nent : 1) * sizeof *spans);
-	int rc = spans ? 0 : fail(c->err, c->errlen, c->path, "out of memory");
+	int rc = spans ? 0 : st_errorf(c->err, c->errlen, c->path, "out of memory");
 	size_t nspans = 0;
 	const char *key;
 	json_t *val;
@@ -483,9 +476,9 @@ static int read_all(Ctx *c, FILE *fp, StFile *out)
 		StTensor *t = &out->tensors[spans[i].idx];
 		t->data = malloc(t->nbytes ? t->nbytes : 1);
 		if (!t->data)
-			rc = fail(c->err, c->errlen, c->path, "out of memory");
+			rc = st_errorf(c->err, c->errlen, c->path, "out of memory");
 		else if (fread(t->data, 1, t->nbytes, fp) != t->nbytes)
-			rc = fail(c->err, c->errlen, c->path,
+			rc = st_errorf(c->err, c->errlen, c->path,
 				  "truncated data: cannot read tensor `%s`", t->name);
 	}
 	free(spans);
@@ -497,10 +490,10 @@ int st_read(const char *path, StFile *out, char *err, size_t errlen)
 	Ctx c = {path, err, errlen};
 	st_init(out);
 	if (!host_is_little_endian())
-		return fail(err, errlen, path, "big-endian hosts are not supported");
+		return st_errorf(err, errlen, path, "big-endian hosts are not supported");
 	FILE *fp = fopen(path, "rb");
 	if (!fp)
-		return fail(err, errlen, path, "cannot open: %s", strerror(errno));
+		return st_errorf(err, errlen, path, "cannot open: %s", strerror(errno));
 	int rc = read_all(&c, fp, out);
 	fclose(fp);
 	if (rc != 0)
@@ -515,7 +508,7 @@ static char *build_header(Ctx *c, const StFile *f)
 {
 	json_t *root = json_object();
 	if (!root) {
-		fail(c->err, c->errlen, c->path, "out of memory");
+		st_errorf(c->err, c->errlen, c->path, "out of memory");
 		return NULL;
 	}
 	if (f->nmeta) {
@@ -524,7 +517,7 @@ static char *build_header(Ctx *c, const StFile *f)
 		for (size_t i = 0; i < f->nmeta; i++)
 			if (!m || json_object_set_new(m, f->meta[i].key,
 						      json_string(f->meta[i].value)) != 0) {
-				fail(c->err, c->errlen, c->path,
+				st_errorf(c->err, c->errlen, c->path,
 				     "metadata `%s` is not valid UTF-8 (or out of memory)",
 				     f->meta[i].key);
 				json_decref(root);
@@ -550,7 +543,7 @@ static char *build_header(Ctx *c, const StFile *f)
 		else if (!t->data && t->nbytes)
 			bad = "has no data";
 		if (bad) {
-			fail(c->err, c->errlen, c->path, "tensor `%s` %s",
+			st_errorf(c->err, c->errlen, c->path, "tensor `%s` %s",
 			     t->name ? t->name : "(null)", bad);
 			json_decref(root);
 			return NULL;
@@ -569,7 +562,7 @@ static char *build_header(Ctx *c, const StFile *f)
 			json_decref(shape);
 		}
 		if (!e || json_object_set_new(root, t->name, e) != 0) {
-			fail(c->err, c->errlen, c->path,
+			st_errorf(c->err, c->errlen, c->path,
 			     "tensor name `%s` is not valid UTF-8 (or out of memory)", t->name);
 			json_decref(root);
 			return NULL;
@@ -579,7 +572,7 @@ static char *build_header(Ctx *c, const StFile *f)
 	char *s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(root);
 	if (!s)
-		fail(c->err, c->errlen, c->path, "out of memory");
+		st_errorf(c->err, c->errlen, c->path, "out of memory");
 	return s;
 }
 
@@ -623,7 +616,7 @@ int st_write(const char *path, const StFile *f, char *err, size_t errlen)
 {
 	Ctx c = {path, err, errlen};
 	if (!host_is_little_endian())
-		return fail(err, errlen, path, "big-endian hosts are not supported");
+		return st_errorf(err, errlen, path, "big-endian hosts are not supported");
 	char *hdr = build_header(&c, f);
 	if (!hdr)
 		return -1;
@@ -634,14 +627,14 @@ int st_write(const char *path, const StFile *f, char *err, size_t errlen)
 	char *tmp = malloc(strlen(path) + sizeof suffix);
 	if (!tmp) {
 		free(hdr);
-		return fail(err, errlen, path, "out of memory");
+		return st_errorf(err, errlen, path, "out of memory");
 	}
 	strcpy(tmp, path);
 	strcat(tmp, suffix);
 	int fd = mkstemp(tmp);
 	if (fd < 0) {
 		int e = errno;
-		fail(err, errlen, path, "cannot create temporary file %s: %s", tmp, strerror(e));
+		st_errorf(err, errlen, path, "cannot create temporary file %s: %s", tmp, strerror(e));
 		free(tmp);
 		free(hdr);
 		return -1;
@@ -670,7 +663,7 @@ int st_write(const char *path, const StFile *f, char *err, size_t errlen)
 	}
 	if (!ok) {
 		unlink(tmp);
-		fail(err, errlen, path, "%s of %s failed: %s", what, tmp, strerror(e));
+		st_errorf(err, errlen, path, "%s of %s failed: %s", what, tmp, strerror(e));
 	} else {
 		sync_parent(path);
 	}

@@ -67,6 +67,14 @@ int st_read(const char *path, StFile *out, char *err, size_t errlen);
  * any existing file at path untouched. */
 int st_write(const char *path, const StFile *f, char *err, size_t errlen);
 
+/* "PATH: message" into err (when err is not NULL); returns -1.  The
+ * readers of states and batches report the same way. */
+int st_errorf(char *err, size_t errlen, const char *path, const char *fmt, ...)
+#if defined(__GNUC__)
+	__attribute__((format(printf, 4, 5)))
+#endif
+	;
+
 /* The tensor called name, or NULL. */
 const StTensor *st_find(const StFile *f, const char *name);
 

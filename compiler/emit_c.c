@@ -1,0 +1,444 @@
+/* emit_c.c - the C backend: the loop-level form of a lowered program (see
+ * lower.h) printed as one C11 file that links against libnasrt.
+ *
+ * Each kernel becomes a static function taking its buffers as restrict
+ * pointers; loops marked parallel get an OpenMP pragma (ignored by a
+ * compiler without OpenMP); matrix products call CBLAS.  The entry points
+ * call the kernels in order with pointers into the arena, the parameter
+ * and gradient blocks and the batch, and the file ends with the program's
+ * description and a main() that hands it to the runtime. */
+#include "emit_c.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct Emit {
+	FILE *out;
+	const LProgram *p;
+	bool f64;
+	int *var_no;       /* per variable: its number in the current kernel, or -1 */
+	int next_var;
+	int depth;         /* of statement nesting, for indentation */
+	int in_parallel;
+} Emit;
+
+static void indent(Emit *e)
+{
+	for (int i = 0; i < e->depth; i++)
+		fputc('\t', e->out);
+}
+
+static const char *var_name(Emit *e, int v)
+{
+	static char buf[64];
+	if (e->var_no[v] < 0)
+		e->var_no[v] = e->next_var++;
+	snprintf(buf, sizeof buf, "%s%d", e->p->var[v].name, e->var_no[v]);
+	return buf;
+}
+
+static const char *type_name(const Emit *e, LType t)
+{
+	(void)e;
+	switch (t) {
+	case LT_INT:
+		return "int64_t";
+	case LT_REAL:
+		return "real";
+	case LT_F64:
+		return "double";
+	case LT_BOOL:
+		return "int";
+	}
+	return "?";
+}
+
+static void real_const(Emit *e, double v, LType t)
+{
+	if (isinf(v))
+		fprintf(e->out, "%s", v < 0 ? "-INFINITY" : "INFINITY");
+	else if (v == floor(v) && fabs(v) < 1e15)
+		fprintf(e->out, t == LT_F64 ? "%.1f" : "(real)%.1f", v);
+	else
+		fprintf(e->out, t == LT_F64 ? "%.17g" : "(real)%.17g", v);
+}
+
+/* The math function for a type: sqrtf for float reals, sqrt for doubles. */
+static const char *math_fn(const Emit *e, LOp op, LType t)
+{
+	bool f = t == LT_REAL && !e->f64;
+	switch (op) {
+	case LO_SQRT:
+		return f ? "sqrtf" : "sqrt";
+	case LO_EXP:
+		return f ? "expf" : "exp";
+	case LO_LOG:
+		return f ? "logf" : "log";
+	default:
+		return "?";
+	}
+}
+
+static void expr(Emit *e, const LExpr *x)
+{
+	static const char *const ops[] = {
+		[LO_ADD] = "+", [LO_SUB] = "-", [LO_MUL] = "*", [LO_DIV] = "/",
+		[LO_LT] = "<",  [LO_LE] = "<=", [LO_GT] = ">",  [LO_GE] = ">=",
+		[LO_EQ] = "==", [LO_NE] = "!=", [LO_AND] = "&&", [LO_OR] = "||",
+	};
+	switch (x->kind) {
+	case LE_INT:
+		fprintf(e->out, "%" PRId64, x->i);
+		return;
+	case LE_REAL:
+		real_const(e, x->r, x->type);
+		return;
+	case LE_VAR:
+		fputs(var_name(e, x->var), e->out);
+		return;
+	case LE_LOAD:
+		fprintf(e->out, "s%d[", x->buf);
+		expr(e, x->a);
+		fputc(']', e->out);
+		return;
+	case LE_BIN:
+		if (x->op == LO_MIN || x->op == LO_MAX) {
+			fputs(x->op == LO_MIN ? "NAS_MIN(" : "NAS_MAX(", e->out);
+			expr(e, x->a);
+			fputs(", ", e->out);
+			expr(e, x->b);
+			fputc(')', e->out);
+			return;
+		}
+		fputc('(', e->out);
+		expr(e, x->a);
+		fprintf(e->out, " %s ", ops[x->op]);
+		expr(e, x->b);
+		fputc(')', e->out);
+		return;
+	case LE_UN:
+		switch (x->op) {
+		case LO_NEG:
+			fputs("(-", e->out);
+			expr(e, x->a);
+			fputc(')', e->out);
+			return;
+		case LO_TO_REAL:
+			fputs("(real)(", e->out);
+			expr(e, x->a);
+			fputc(')', e->out);
+			return;
+		default:
+			fprintf(e->out, "%s(", math_fn(e, x->op, x->a->type));
+			expr(e, x->a);
+			fputc(')', e->out);
+			return;
+		}
+	case LE_SELECT:
+		fputc('(', e->out);
+		expr(e, x->a);
+		fputs(" ? ", e->out);
+		expr(e, x->b);
+		fputs(" : ", e->out);
+		expr(e, x->c);
+		fputc(')', e->out);
+		return;
+	}
+}
+
+static void stmts(Emit *e, const LStmt *s);
+
+static void block(Emit *e, const LStmt *s)
+{
+	fputs("{\n", e->out);
+	e->depth++;
+	stmts(e, s);
+	e->depth--;
+	indent(e);
+	fputs("}\n", e->out);
+}
+
+static void gemm(Emit *e, const LGemm *g)
+{
+	fprintf(e->out, "%s(CblasRowMajor, %s, %s, %" PRId64 ", %" PRId64 ", %" PRId64 ", ",
+		e->f64 ? "cblas_dgemm" : "cblas_sgemm", g->ta ? "CblasTrans" : "CblasNoTrans",
+		g->tb ? "CblasTrans" : "CblasNoTrans", g->m, g->n, g->k);
+	real_const(e, g->alpha, LT_F64);
+	fprintf(e->out, ", s%d + ", g->a);
+	expr(e, g->aoff);
+	fprintf(e->out, ", %" PRId64 ", s%d + ", g->lda, g->b);
+	expr(e, g->boff);
+	fprintf(e->out, ", %" PRId64 ", ", g->ldb);
+	real_const(e, g->beta, LT_F64);
+	fprintf(e->out, ", s%d + ", g->c);
+	expr(e, g->coff);
+	fprintf(e->out, ", %" PRId64 ");\n", g->ldc);
+}
+
+static void stmts(Emit *e, const LStmt *s)
+{
+	for (; s; s = s->next) {
+		switch (s->kind) {
+		case LS_FOR: {
+			bool par = s->parallel && !e->in_parallel;
+			if (par) {
+				indent(e);
+				fputs("#pragma omp parallel for schedule(static)\n", e->out);
+			} else if (s->nsums) {
+				indent(e);
+				fputs("#pragma omp simd reduction(+:", e->out);
+				for (int i = 0; i < s->nsums; i++)
+					fprintf(e->out, "%s%s", i ? ", " : "", var_name(e, s->sums[i]));
+				fputs(")\n", e->out);
+			}
+			indent(e);
+			const char *v = var_name(e, s->var);
+			char name[64];
+			snprintf(name, sizeof name, "%s", v);
+			fprintf(e->out, "for (int64_t %s = ", name);
+			expr(e, s->lo);
+			fprintf(e->out, "; %s < ", name);
+			expr(e, s->hi);
+			fprintf(e->out, "; %s++) ", name);
+			e->in_parallel += par;
+			block(e, s->body);
+			e->in_parallel -= par;
+			break;
+		}
+		case LS_LET:
+			indent(e);
+			fprintf(e->out, "%s ", type_name(e, e->p->var[s->var].type));
+			fprintf(e->out, "%s = ", var_name(e, s->var));
+			expr(e, s->a);
+			fputs(";\n", e->out);
+			break;
+		case LS_SET:
+			indent(e);
+			fprintf(e->out, "%s = ", var_name(e, s->var));
+			expr(e, s->a);
+			fputs(";\n", e->out);
+			break;
+		case LS_STORE:
+		case LS_ACCUM:
+			indent(e);
+			fprintf(e->out, "s%d[", s->buf);
+			expr(e, s->idx);
+			fprintf(e->out, "] %s ", s->kind == LS_STORE ? "=" : "+=");
+			expr(e, s->a);
+			fputs(";\n", e->out);
+			break;
+		case LS_IF:
+			indent(e);
+			fputs("if (", e->out);
+			expr(e, s->a);
+			fputs(") ", e->out);
+			block(e, s->body);
+			if (s->els) {
+				indent(e);
+				fputs("else ", e->out);
+				block(e, s->els);
+			}
+			break;
+		case LS_GEMM:
+			indent(e);
+			gemm(e, s->gemm);
+			break;
+		case LS_NOISE:
+			indent(e);
+			fprintf(e->out, "%s(s%d + ", e->f64 ? "nas_noise_f64" : "nas_noise_f32", s->buf);
+			expr(e, s->idx);
+			fputs(", ", e->out);
+			expr(e, s->a);
+			fprintf(e->out, ", run, %d);\n", s->value);
+			break;
+		case LS_COMMENT:
+			indent(e);
+			fprintf(e->out, "/* %s */\n", s->text);
+			break;
+		}
+	}
+}
+
+static void kernel(Emit *e, const LKernel *k)
+{
+	memset(e->var_no, -1, (size_t)(e->p->nvar > 0 ? e->p->nvar : 1) * sizeof *e->var_no);
+	e->next_var = 0;
+	fprintf(e->out, "/* %s", k->origin);
+	if (k->calls > 1)
+		fprintf(e->out, ", and %d more like it", k->calls - 1);
+	fprintf(e->out, " */\nstatic void %s(", k->name);
+	if (k->uses_run)
+		fputs("const NasRun *run, ", e->out);
+	for (int i = 0; i < k->nslot; i++) {
+		const char *t = k->slot_int[i] ? "int64_t" : "real";
+		fprintf(e->out, "%s%s%s *restrict s%d", i ? ", " : "", k->slot_written[i] ? "" : "const ",
+			t, i);
+	}
+	if (k->nslot == 0 && !k->uses_run)
+		fputs("void", e->out);
+	fputs(")\n", e->out);
+	e->depth = 0;
+	block(e, k->body);
+	fputc('\n', e->out);
+}
+
+/* A buffer as a C expression in an entry point. */
+static void buf_ptr(Emit *e, int b)
+{
+	const LBuf *x = &e->p->buf[b];
+	switch (x->space) {
+	case LS_ARENA:
+		fprintf(e->out, "A + %" PRId64, x->offset);
+		break;
+	case LS_PARAMS:
+		fprintf(e->out, "P + %" PRId64, x->offset);
+		break;
+	case LS_GRADS:
+		fprintf(e->out, "G + %" PRId64, x->offset);
+		break;
+	case LS_X:
+		fputs("X", e->out);
+		break;
+	case LS_Y:
+		fputs("Y", e->out);
+		break;
+	}
+}
+
+/* The entry points call their kernels in parts of this many calls, each a
+ * function of its own: one function of thousands of calls costs the C
+ * compiler far more time than many small ones. */
+enum { PART = 64 };
+
+static void entry_prologue(Emit *e, bool grads)
+{
+	fputs("\treal *const A = (real *)run->arena;\n"
+	      "\tconst real *const P = (const real *)run->params;\n"
+	      "\tconst real *const X = (const real *)run->x;\n"
+	      "\tconst int64_t *const Y = run->y;\n", e->out);
+	if (grads)
+		fputs("\treal *const G = (real *)run->grads;\n", e->out);
+	fputs("\t(void)A, (void)P, (void)X, (void)Y;\n", e->out);
+}
+
+static void entry(Emit *e, const char *name, const LEntry *en, const Lowered *L, bool grads)
+{
+	int parts = (en->ncall + PART - 1) / PART;
+	for (int part = 0; part < parts; part++) {
+		fprintf(e->out, "static void %s_%d(NasRun *run)\n{\n", name, part);
+		entry_prologue(e, grads);
+		int end = (part + 1) * PART < en->ncall ? (part + 1) * PART : en->ncall;
+		for (int i = part * PART; i < end; i++) {
+			const LCall *c = &en->call[i];
+			const LKernel *k = &e->p->kern[c->kern];
+			fprintf(e->out, "\t%s(", k->name);
+			if (k->uses_run)
+				fputs("run, ", e->out);
+			for (int j = 0; j < k->nslot; j++) {
+				if (j)
+					fputs(", ", e->out);
+				buf_ptr(e, c->buf[j]);
+			}
+			fprintf(e->out, "); /* %s */\n", c->origin);
+		}
+		fputs("}\n\n", e->out);
+	}
+	fprintf(e->out, "static void %s(NasRun *run)\n{\n", name);
+	for (int part = 0; part < parts; part++)
+		fprintf(e->out, "\t%s_%d(run);\n", name, part);
+	fputs("\tconst real *const A = (const real *)run->arena;\n\trun->loss = *(", e->out);
+	buf_ptr(e, L->loss_buf);
+	fputs(");\n\tif (run->logits)\n\t\tmemcpy(run->logits, ", e->out);
+	buf_ptr(e, L->logits_buf);
+	fprintf(e->out, ", %" PRId64 " * sizeof(real));\n}\n\n", L->batch * L->classes);
+}
+
+static const char *kind_name(const LTensor *t)
+{
+	if (t->op == IR_ALPHA)
+		return "NAS_ALPHA";
+	switch (t->wkind) {
+	case W_CONV:
+		return "NAS_CONV";
+	case W_LINEAR:
+		return "NAS_LINEAR";
+	case W_BIAS:
+		return "NAS_BIAS";
+	case W_BN_GAMMA:
+		return "NAS_BN_GAMMA";
+	default:
+		return "NAS_BN_BETA";
+	}
+}
+
+/* A string as a C literal. */
+static void c_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(out, "\\%c", *s);
+		else if ((unsigned char)*s < 32 || (unsigned char)*s >= 127)
+			fprintf(out, "\\%03o", (unsigned char)*s);
+		else
+			fputc(*s, out);
+	}
+	fputc('"', out);
+}
+
+void emit_c(FILE *out, const Lowered *L, const EmitInfo *info)
+{
+	Emit e = {.out = out, .p = &L->p, .f64 = info->f64};
+	e.var_no = malloc((size_t)(L->p.nvar > 0 ? L->p.nvar : 1) * sizeof *e.var_no);
+	if (!e.var_no) {
+		fputs("nasc: out of memory\n", stderr);
+		exit(1);
+	}
+	fprintf(out, "/* Generated by nasc %s from %s (%s), %s precision.\n"
+		     " * %d values lowered to %d kernels.  Regenerate rather than edit. */\n",
+		info->version, info->spec, info->config, info->f64 ? "double" : "single",
+		L->nvalues, L->p.nkern);
+	fprintf(out, "#include <math.h>\n#include <stddef.h>\n#include <stdint.h>\n#include <string.h>\n\n"
+		     "#include <cblas.h>\n\n#include \"nasrt.h\"\n\n"
+		     "typedef %s real;\n\n"
+		     "#define NAS_MIN(a, b) ((a) < (b) ? (a) : (b))\n"
+		     "#define NAS_MAX(a, b) ((a) > (b) ? (a) : (b))\n\n",
+		info->f64 ? "double" : "float");
+	for (int k = 0; k < L->p.nkern; k++)
+		kernel(&e, &L->p.kern[k]);
+	entry(&e, "run_grad", &L->grad, L, true);
+	entry(&e, "run_loss", &L->loss, L, false);
+
+	fputs("static const NasTensor tensors[] = {\n", out);
+	for (int i = 0; i < L->ntensors; i++) {
+		const LTensor *t = &L->tensors[i];
+		fputs("\t{", out);
+		c_string(out, t->name);
+		fprintf(out, ", %s, %d, {", kind_name(t), t->shape.rank);
+		for (int j = 0; j < t->shape.rank; j++)
+			fprintf(out, "%s%" PRId64, j ? ", " : "", t->shape.d[j]);
+		fprintf(out, "}, %" PRId64 ", %" PRId64 ", %" PRId64 "},\n", ir_numel(t->shape), t->offset,
+			t->fan_in);
+	}
+	fputs("};\n\nconst NasProgram nas_program = {\n\t.spec = ", out);
+	c_string(out, info->spec);
+	fputs(",\n\t.config = ", out);
+	c_string(out, info->config);
+	fputs(",\n\t.nasc_version = ", out);
+	c_string(out, info->version);
+	fprintf(out, ",\n\t.real_size = sizeof(real),\n"
+		     "\t.batch = %" PRId64 ", .in_c = %" PRId64 ", .in_h = %" PRId64 ", .in_w = %" PRId64
+		     ", .classes = %" PRId64 ",\n"
+		     "\t.ntensors = %d,\n\t.tensors = tensors,\n\t.nparams = %" PRId64 ",\n"
+		     "\t.arena_bytes = %" PRId64 " * sizeof(real),\n"
+		     "\t.grad = run_grad,\n\t.loss = run_loss,\n};\n\n"
+		     "int main(int argc, char **argv)\n{\n"
+		     "\t/* threads are the kernels' own: each matrix product runs on one */\n"
+		     "\topenblas_set_num_threads(1);\n"
+		     "\treturn nas_main(&nas_program, argc, argv);\n}\n",
+		L->batch, L->in_c, L->in_h, L->in_w, L->classes, L->ntensors, L->nparams,
+		L->p.arena_bytes);
+	free(e.var_no);
+}

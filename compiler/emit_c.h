@@ -1,0 +1,19 @@
+/* emit_c.h - the C backend (see emit_c.c). */
+#ifndef NASC_EMIT_C_H
+#define NASC_EMIT_C_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "lower.h"
+
+typedef struct EmitInfo {
+	const char *spec;     /* the spec file */
+	const char *config;   /* its parameters */
+	const char *version;  /* of nasc */
+	bool f64;             /* double precision */
+} EmitInfo;
+
+void emit_c(FILE *out, const Lowered *L, const EmitInfo *info);
+
+#endif

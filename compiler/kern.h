@@ -1,0 +1,75 @@
+/* kern.h - what the kernel builders (kern_*.c) share: one entry per file,
+ * and shorthands for building the loop-level form.
+ *
+ * A builder looks at value k->v of the graph, asks for a slot per buffer
+ * it touches (in, out), builds the loops, and calls finish(). */
+#ifndef NASC_KERN_H
+#define NASC_KERN_H
+
+#include "lower.h"
+
+/* Each returns false when the op is not its file's. */
+bool kern_elem(KernCtx *k);
+bool kern_reduce(KernCtx *k);
+bool kern_conv(KernCtx *k);
+bool kern_pool(KernCtx *k);
+
+/* A kernel under construction. */
+typedef struct KB {
+	KernCtx *k;
+	LProgram *p;
+	LKBuild b;
+	const IrNode *n;
+} KB;
+
+void kb_begin(KB *kb, KernCtx *k);
+/* The slot of input j / of the output. */
+int kb_in(KB *kb, int j);
+int kb_out(KB *kb);
+/* The slot of any buffer. */
+int kb_buf(KB *kb, int buf, bool write);
+/* A loop variable. */
+int kb_var(KB *kb, const char *name);
+int kb_rvar(KB *kb, const char *name);
+/* A double accumulator, whatever the precision. */
+int kb_acc(KB *kb, const char *name);
+/* Append the kernel, called on this value, to the entry. */
+void kb_finish(KB *kb, const char *what, LStmt *body);
+
+/* The shape of input j, and of the value. */
+const IrShape *kb_ishape(const KB *kb, int j);
+
+/* Elementwise helpers over the flat index: a loop over n elements, run on
+ * several threads when n is large enough to pay for it. */
+LStmt *kb_flat_loop(KB *kb, int var, int64_t n, LStmt *body);
+
+/* Shorthands: they need a local `LProgram *P`. */
+#define I(v) lx_int(P, (v))
+#define R(v) lx_real(P, (v))
+#define V(x) lx_var(P, (x))
+#define ADD(a, b) lx_add(P, (a), (b))
+#define SUB(a, b) lx_sub(P, (a), (b))
+#define MUL(a, b) lx_mul(P, (a), (b))
+#define RADD(a, b) lx_bin(P, LO_ADD, (a), (b))
+#define RSUB(a, b) lx_bin(P, LO_SUB, (a), (b))
+#define RMUL(a, b) lx_bin(P, LO_MUL, (a), (b))
+#define RDIV(a, b) lx_bin(P, LO_DIV, (a), (b))
+#define LD(s, i) lx_load(P, (s), (i))
+#define DIVI(a, b) lx_bin(P, LO_DIV, (a), I(b)) /* nonnegative ints */
+#define IMIN(a, b) lx_bin(P, LO_MIN, (a), (b))
+#define IMAX(a, b) lx_bin(P, LO_MAX, (a), (b))
+#define BIN(op, a, b) lx_bin(P, (op), (a), (b))
+#define SEQ(...) LS_SEQ(__VA_ARGS__)
+#define FOR(x, lo, hi, body) ls_for(P, (x), (lo), (hi), (body))
+#define PFOR(x, lo, hi, body) ls_pfor(P, (x), (lo), (hi), (body))
+#define RFOR(x, lo, hi, acc, body) ls_rfor(P, (x), (lo), (hi), (body), 1, &(acc))
+#define STORE(s, i, a) ls_store(P, (s), (i), (a))
+#define ACCUM(s, i, a) ls_accum(P, (s), (i), (a))
+#define LET(x, a) ls_let(P, (x), (a))
+#define SET(x, a) ls_set(P, (x), (a))
+#define IF(c, t, e) ls_if(P, (c), (t), (e))
+
+/* [n,c,h,w] index into a shape, as an expression. */
+LExpr *kb_at4(LProgram *P, const IrShape *s, LExpr *n, LExpr *c, LExpr *h, LExpr *w);
+
+#endif

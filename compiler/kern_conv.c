@@ -1,0 +1,375 @@
+/* kern_conv.c - convolutions and their two gradients, linear layers and
+ * matrix products.
+ *
+ * A 1x1 convolution with stride 1 and one group is a matrix product per
+ * sample and goes to BLAS.  Every other convolution (depthwise, dilated,
+ * strided, dense k x k) is generated as loops over the planes of the
+ * output: for each kernel tap, the rows and columns where the tap lands
+ * inside the input are worked out here, so the innermost loop is a
+ * branch-free multiply-add over a contiguous (stride 1) row. */
+#include "kern.h"
+
+static bool is_pointwise(const IrAttr *a)
+{
+	return a->kh == 1 && a->kw == 1 && a->stride == 1 && a->pad == 0 && a->groups == 1;
+}
+
+/* Geometry of the conv behind a conv2d, conv2d_bwd_data or _bwd_filter. */
+typedef struct Geo {
+	IrShape x, y;       /* the forward op's input and output */
+	IrAttr a;
+	int64_t cig, cog;   /* channels per group, in and out */
+} Geo;
+
+static Geo geometry(const KB *kb)
+{
+	Geo g = {.a = kb->n->at};
+	switch (kb->n->op) {
+	case IR_CONV2D:
+		g.x = *kb_ishape(kb, 0);
+		g.y = kb->n->shape;
+		break;
+	case IR_CONV2D_BWD_DATA:
+		g.x = kb->n->shape;
+		g.y = *kb_ishape(kb, 0);
+		break;
+	default: /* bwd_filter */
+		g.x = *kb_ishape(kb, 0);
+		g.y = *kb_ishape(kb, 1);
+		break;
+	}
+	g.cig = g.x.d[1] / g.a.groups;
+	g.cog = g.y.d[1] / g.a.groups;
+	return g;
+}
+
+/* For each tap (i, j): body(i, j, ho range, wo range).  The taps are a
+ * loop, not unrolled: the ranges are computed from the tap, so one copy of
+ * the body serves every tap. */
+typedef LStmt *(*TapFn)(KB *kb, const Geo *g, LExpr *i, LExpr *j, LExpr *h0, LExpr *h1,
+			LExpr *w0, LExpr *w1, void *ctx);
+
+/* Output positions o in [0, out) whose input o*s - pad + t*d lies in
+ * [0, in), for the tap t: [lo, hi), as expressions on nonnegative ints. */
+static void tap_range(KB *kb, int64_t in, int64_t out, const IrAttr *a, int t, int lo, int hi,
+		      LStmt **lets)
+{
+	LProgram *P = kb->p;
+	int64_t s = a->stride;
+	LExpr *td = MUL(V(t), I(a->dilation));
+	LExpr *before = SUB(I(a->pad), td);        /* pad - t d: rows to skip, when positive */
+	LExpr *room = SUB(I(in - 1 + a->pad), td); /* the last output's input, unscaled */
+	LExpr *l, *h;
+	if (s == 1) {
+		l = IMAX(before, I(0));
+		h = IMIN(I(out), IMAX(ADD(room, I(1)), I(0)));
+	} else {
+		l = DIVI(ADD(IMAX(before, I(0)), I(s - 1)), s);
+		h = IMIN(I(out), lx_select(P, BIN(LO_GE, room, I(0)), ADD(DIVI(room, s), I(1)), I(0)));
+	}
+	*lets = SEQ(*lets, LET(lo, l), LET(hi, IMAX(h, V(lo))));
+}
+
+static LStmt *each_tap(KB *kb, const Geo *g, TapFn f, void *ctx)
+{
+	LProgram *P = kb->p;
+	int i = kb_var(kb, "i"), j = kb_var(kb, "j");
+	int h0 = kb_var(kb, "h0"), h1 = kb_var(kb, "h1"), w0 = kb_var(kb, "w0"), w1 = kb_var(kb, "w1");
+	LStmt *rows = NULL, *cols = NULL;
+	tap_range(kb, g->x.d[2], g->y.d[2], &g->a, i, h0, h1, &rows);
+	tap_range(kb, g->x.d[3], g->y.d[3], &g->a, j, w0, w1, &cols);
+	return FOR(i, I(0), I(g->a.kh),
+		   SEQ(rows, FOR(j, I(0), I(g->a.kw),
+				 SEQ(cols, f(kb, g, V(i), V(j), V(h0), V(h1), V(w0), V(w1), ctx)))));
+}
+
+/* The input position of output (ho, wo) under tap (i, j). */
+static LExpr *in_row(LProgram *P, const Geo *g, int ho, LExpr *i)
+{
+	return ADD(MUL(V(ho), I(g->a.stride)), SUB(MUL(i, I(g->a.dilation)), I(g->a.pad)));
+}
+
+static LExpr *in_col(LProgram *P, const Geo *g, int wo, LExpr *j)
+{
+	return ADD(MUL(V(wo), I(g->a.stride)), SUB(MUL(j, I(g->a.dilation)), I(g->a.pad)));
+}
+
+/* ---- forward ------------------------------------------------------------ */
+
+/* One tap of a conv as a multiply-add over the rows and columns where it
+ * lands: forward, y[n, co, ho, wo] += w x[n, xc, in(ho), in(wo)]; for the
+ * data gradient the other way, dx[n, xc, in(ho), in(wo)] += w dy[...]. */
+typedef struct TapCtx {
+	int out, in, w;    /* slots: what is added to, what is read, the weight */
+	bool into_x;       /* out is shaped like the conv's input */
+	int n, co, ci, xc; /* loop variables: sample, output channel, input channel in group, its index */
+} TapCtx;
+
+static LStmt *mac_tap(KB *kb, const Geo *g, LExpr *i, LExpr *j, LExpr *h0, LExpr *h1, LExpr *w0,
+		      LExpr *w1, void *vctx)
+{
+	LProgram *P = kb->p;
+	TapCtx *c = vctx;
+	int wv = kb_rvar(kb, "w"), ho = kb_var(kb, "ho"), wo = kb_var(kb, "wo");
+	IrShape ws = ir_shape4(g->y.d[1], g->cig, g->a.kh, g->a.kw);
+	LExpr *yi = kb_at4(P, &g->y, V(c->n), V(c->co), V(ho), V(wo));
+	LExpr *xi = kb_at4(P, &g->x, V(c->n), V(c->xc), in_row(P, g, ho, i), in_col(P, g, wo, j));
+	LExpr *oi = c->into_x ? xi : yi, *ii = c->into_x ? yi : xi;
+	return SEQ(LET(wv, LD(c->w, kb_at4(P, &ws, V(c->co), V(c->ci), i, j))),
+		   FOR(ho, h0, h1, FOR(wo, w0, w1, ACCUM(c->out, oi, RMUL(V(wv), LD(c->in, ii))))));
+}
+
+/* A loop over groups and the output channels of each: channel co and the
+ * group's first input channel. */
+static LStmt *group_loop(KB *kb, const Geo *g, int co, int xg, LStmt *(*inner)(KB *, const Geo *, void *),
+			 void *ctx)
+{
+	LProgram *P = kb->p;
+	int gr = kb_var(kb, "g"), col = kb_var(kb, "co");
+	return FOR(gr, I(0), I(g->a.groups),
+		   FOR(col, I(0), I(g->cog),
+		       SEQ(LET(co, ADD(MUL(V(gr), I(g->cog)), V(col))),
+			   LET(xg, MUL(V(gr), I(g->cig))), inner(kb, g, ctx))));
+}
+
+static LStmt *fwd_channel(KB *kb, const Geo *g, void *vctx)
+{
+	LProgram *P = kb->p;
+	TapCtx *c = vctx;
+	int64_t hw = g->y.d[2] * g->y.d[3];
+	int p = kb_var(kb, "p");
+	int xg = c->xc; /* set by group_loop to the group's first channel */
+	int ci = kb_var(kb, "ci"), xc = kb_var(kb, "xc");
+	LExpr *base = MUL(ADD(MUL(V(c->n), I(g->y.d[1])), V(c->co)), I(hw));
+	LExpr *init = kb->n->nin > 2 ? LD(kb_in(kb, 2), V(c->co)) : R(0);
+	TapCtx in = *c;
+	in.ci = ci;
+	in.xc = xc;
+	return SEQ(FOR(p, I(0), I(hw), STORE(c->out, ADD(base, V(p)), init)),
+		   FOR(ci, I(0), I(g->cig),
+		       SEQ(LET(xc, ADD(V(xg), V(ci))), each_tap(kb, g, mac_tap, &in))));
+}
+
+static void conv_direct(KB *kb)
+{
+	LProgram *P = kb->p;
+	Geo g = geometry(kb);
+	TapCtx c = {.out = kb_out(kb), .in = kb_in(kb, 0), .w = kb_in(kb, 1)};
+	c.n = kb_var(kb, "n");
+	c.co = kb_var(kb, "c");
+	c.xc = kb_var(kb, "xg");
+	LStmt *body = group_loop(kb, &g, c.co, c.xc, fwd_channel, &c);
+	kb_finish(kb, g.cig == 1 && g.cog == 1 ? "depthwise_conv" : "conv",
+		  PFOR(c.n, I(0), I(g.y.d[0]), body));
+}
+
+/* ---- matrix products per sample ------------------------------------------------ */
+
+static LStmt *gemm(KB *kb, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double beta, int a,
+		   LExpr *aoff, int64_t lda, int b, LExpr *boff, int64_t ldb, int c, LExpr *coff,
+		   int64_t ldc)
+{
+	LGemm gm = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .alpha = 1, .beta = beta,
+		    .a = a, .b = b, .c = c, .aoff = aoff, .boff = boff, .coff = coff,
+		    .lda = lda, .ldb = ldb, .ldc = ldc};
+	return ls_gemm(kb->p, &gm);
+}
+
+/* y[n] = w x[n] (+ bias): [cout, hw] = [cout, cin] [cin, hw] */
+static void conv_pointwise(KB *kb)
+{
+	LProgram *P = kb->p;
+	Geo g = geometry(kb);
+	int64_t cin = g.x.d[1], cout = g.y.d[1], hw = g.y.d[2] * g.y.d[3];
+	int y = kb_out(kb), x = kb_in(kb, 0), w = kb_in(kb, 1);
+	int n = kb_var(kb, "n");
+	LStmt *body = gemm(kb, false, false, cout, hw, cin, 0, w, I(0), cin, x, MUL(V(n), I(cin * hw)),
+			   hw, y, MUL(V(n), I(cout * hw)), hw);
+	if (kb->n->nin > 2) {
+		int b = kb_in(kb, 2), c = kb_var(kb, "c"), p = kb_var(kb, "p");
+		body = SEQ(body, FOR(c, I(0), I(cout),
+				     FOR(p, I(0), I(hw),
+					 ACCUM(y, ADD(MUL(ADD(MUL(V(n), I(cout)), V(c)), I(hw)), V(p)),
+					       LD(b, V(c))))));
+	}
+	kb_finish(kb, "pointwise_conv", PFOR(n, I(0), I(g.y.d[0]), body));
+}
+
+/* dx[n] = w^T dy[n] */
+static void bwd_data_pointwise(KB *kb)
+{
+	LProgram *P = kb->p;
+	Geo g = geometry(kb);
+	int64_t cin = g.x.d[1], cout = g.y.d[1], hw = g.y.d[2] * g.y.d[3];
+	int dx = kb_out(kb), dy = kb_in(kb, 0), w = kb_in(kb, 1);
+	int n = kb_var(kb, "n");
+	kb_finish(kb, "pointwise_conv_bwd_data",
+		  PFOR(n, I(0), I(g.y.d[0]),
+		       gemm(kb, true, false, cin, hw, cout, 0, w, I(0), cin, dy, MUL(V(n), I(cout * hw)),
+			    hw, dx, MUL(V(n), I(cin * hw)), hw)));
+}
+
+/* dw = sum_n dy[n] x[n]^T, split into blocks of output channels (one
+ * thread each); each block sums the samples in order. */
+static void bwd_filter_pointwise(KB *kb)
+{
+	LProgram *P = kb->p;
+	Geo g = geometry(kb);
+	int64_t cin = g.x.d[1], cout = g.y.d[1], hw = g.y.d[2] * g.y.d[3];
+	int dw = kb_out(kb), x = kb_in(kb, 0), dy = kb_in(kb, 1);
+	int64_t blocks = cout % 4 == 0 && cout >= 16 ? 4 : 1, rows = cout / blocks;
+	int b = kb_var(kb, "b"), n = kb_var(kb, "n");
+	LExpr *arow = MUL(V(b), I(rows * hw)), *crow = MUL(V(b), I(rows * cin));
+	LStmt *first = gemm(kb, false, true, rows, cin, hw, 0, dy, arow, hw, x, I(0), hw, dw, crow, cin);
+	LStmt *rest = FOR(n, I(1), I(g.y.d[0]),
+			  gemm(kb, false, true, rows, cin, hw, 1, dy,
+			       ADD(MUL(V(n), I(cout * hw)), MUL(V(b), I(rows * hw))), hw, x,
+			       MUL(V(n), I(cin * hw)), hw, dw, MUL(V(b), I(rows * cin)), cin));
+	kb_finish(kb, "pointwise_conv_bwd_filter", PFOR(b, I(0), I(blocks), SEQ(first, rest)));
+}
+
+/* ---- direct gradients ------------------------------------------------------------ */
+
+/* Per sample, per group, per input channel: zero its plane, then add the
+ * taps of every output channel of the group. */
+static void bwd_data_direct(KB *kb)
+{
+	LProgram *P = kb->p;
+	Geo g = geometry(kb);
+	TapCtx c = {.out = kb_out(kb), .in = kb_in(kb, 0), .w = kb_in(kb, 1), .into_x = true};
+	c.n = kb_var(kb, "n");
+	c.ci = kb_var(kb, "ci");
+	c.xc = kb_var(kb, "xc");
+	c.co = kb_var(kb, "co");
+	int gr = kb_var(kb, "g"), col = kb_var(kb, "col"), p = kb_var(kb, "p");
+	int64_t hw = g.x.d[2] * g.x.d[3];
+	LExpr *plane = MUL(ADD(MUL(V(c.n), I(g.x.d[1])), V(c.xc)), I(hw));
+	LStmt *per_in = SEQ(LET(c.xc, ADD(MUL(V(gr), I(g.cig)), V(c.ci))),
+			    FOR(p, I(0), I(hw), STORE(c.out, ADD(plane, V(p)), R(0))),
+			    FOR(col, I(0), I(g.cog),
+				SEQ(LET(c.co, ADD(MUL(V(gr), I(g.cog)), V(col))),
+				    each_tap(kb, &g, mac_tap, &c))));
+	LStmt *body = FOR(gr, I(0), I(g.a.groups), FOR(c.ci, I(0), I(g.cig), per_in));
+	kb_finish(kb, g.cig == 1 && g.cog == 1 ? "depthwise_conv_bwd_data" : "conv_bwd_data",
+		  PFOR(c.n, I(0), I(g.x.d[0]), body));
+}
+
+typedef struct FilterCtx {
+	int dw, x, dy;
+	int co, ci, xc, acc;
+} FilterCtx;
+
+/* dw[co, ci, i, j] = sum over n, ho, wo of dy[n, co, ho, wo] x[n, xc, in(ho), in(wo)] */
+static LStmt *filter_tap(KB *kb, const Geo *g, LExpr *i, LExpr *j, LExpr *h0, LExpr *h1,
+			 LExpr *w0, LExpr *w1, void *vctx)
+{
+	LProgram *P = kb->p;
+	FilterCtx *c = vctx;
+	int n = kb_var(kb, "n"), ho = kb_var(kb, "ho"), wo = kb_var(kb, "wo");
+	IrShape ws = ir_shape4(g->y.d[1], g->cig, g->a.kh, g->a.kw);
+	LExpr *yi = kb_at4(P, &g->y, V(n), V(c->co), V(ho), V(wo));
+	LExpr *xi = kb_at4(P, &g->x, V(n), V(c->xc), in_row(P, g, ho, i), in_col(P, g, wo, j));
+	return SEQ(SET(c->acc, R(0)),
+		   FOR(n, I(0), I(g->x.d[0]),
+		       FOR(ho, h0, h1,
+			   RFOR(wo, w0, w1, c->acc,
+				SET(c->acc, RADD(V(c->acc), RMUL(LD(c->dy, yi), LD(c->x, xi))))))),
+		   STORE(c->dw, kb_at4(P, &ws, V(c->co), V(c->ci), i, j), V(c->acc)));
+}
+
+static void bwd_filter_direct(KB *kb)
+{
+	LProgram *P = kb->p;
+	Geo g = geometry(kb);
+	FilterCtx c = {.dw = kb_out(kb), .x = kb_in(kb, 0), .dy = kb_in(kb, 1)};
+	c.co = kb_var(kb, "co");
+	c.ci = kb_var(kb, "ci");
+	c.xc = kb_var(kb, "xc");
+	c.acc = kb_acc(kb, "acc");
+	int64_t ntaps = (int64_t)g.a.kh * g.a.kw;
+	/* taps that never land inside the input keep a zero */
+	int z = kb_var(kb, "z");
+	LStmt *zero = FOR(z, I(0), I(g.cig * ntaps),
+			  STORE(c.dw, ADD(MUL(V(c.co), I(g.cig * ntaps)), V(z)), R(0)));
+	LExpr *group = g.a.groups == 1 ? I(0) : g.cog == 1 ? V(c.co) : DIVI(V(c.co), g.cog);
+	LStmt *body = SEQ(zero, LET(c.acc, R(0)),
+			  FOR(c.ci, I(0), I(g.cig),
+			      SEQ(LET(c.xc, ADD(MUL(group, I(g.cig)), V(c.ci))),
+				  each_tap(kb, &g, filter_tap, &c))));
+	kb_finish(kb, g.cig == 1 && g.cog == 1 ? "depthwise_conv_bwd_filter" : "conv_bwd_filter",
+		  PFOR(c.co, I(0), I(g.y.d[1]), body));
+}
+
+/* ---- linear and matmul ------------------------------------------------------------- */
+
+/* y[n, o] = b[o] + sum_i x[n, i] w[o, i] */
+static void linear(KB *kb)
+{
+	LProgram *P = kb->p;
+	const IrShape *xs = kb_ishape(kb, 0);
+	int64_t in = xs->d[1], out = kb->n->shape.d[1];
+	int y = kb_out(kb), x = kb_in(kb, 0), w = kb_in(kb, 1);
+	int b = kb->n->nin > 2 ? kb_in(kb, 2) : -1;
+	int n = kb_var(kb, "n"), o = kb_var(kb, "o"), i = kb_var(kb, "i"), acc = kb_acc(kb, "acc");
+	LStmt *body = FOR(o, I(0), I(out),
+			  SEQ(LET(acc, b >= 0 ? RADD(R(0), LD(b, V(o))) : R(0)),
+			      RFOR(i, I(0), I(in), acc,
+				   SET(acc, RADD(V(acc), RMUL(LD(x, ADD(MUL(V(n), I(in)), V(i))),
+							     LD(w, ADD(MUL(V(o), I(in)), V(i))))))),
+			      STORE(y, ADD(MUL(V(n), I(out)), V(o)), V(acc))));
+	kb_finish(kb, "linear", FOR(n, I(0), I(xs->d[0]), body));
+}
+
+/* c = op(a) op(b), in plain loops: the matrices are the classifier's */
+static void matmul(KB *kb)
+{
+	LProgram *P = kb->p;
+	const IrShape *as = kb_ishape(kb, 0), *bs = kb_ishape(kb, 1);
+	bool ta = kb->n->at.ta, tb = kb->n->at.tb;
+	int64_t m = kb->n->shape.d[0], nn = kb->n->shape.d[1], k = as->d[ta ? 0 : 1];
+	int c = kb_out(kb), a = kb_in(kb, 0), b = kb_in(kb, 1);
+	int i = kb_var(kb, "i"), j = kb_var(kb, "j"), l = kb_var(kb, "l"), acc = kb_acc(kb, "acc");
+	LExpr *ai = ta ? ADD(MUL(V(l), I(as->d[1])), V(i)) : ADD(MUL(V(i), I(as->d[1])), V(l));
+	LExpr *bi = tb ? ADD(MUL(V(j), I(bs->d[1])), V(l)) : ADD(MUL(V(l), I(bs->d[1])), V(j));
+	kb_finish(kb, "matmul",
+		  FOR(i, I(0), I(m),
+		      FOR(j, I(0), I(nn),
+			  SEQ(LET(acc, R(0)),
+			      RFOR(l, I(0), I(k), acc, SET(acc, RADD(V(acc), RMUL(LD(a, ai), LD(b, bi))))),
+			      STORE(c, ADD(MUL(V(i), I(nn)), V(j)), V(acc))))));
+}
+
+bool kern_conv(KernCtx *k)
+{
+	KB kb;
+	kb_begin(&kb, k);
+	const IrAttr *a = &kb.n->at;
+	switch (kb.n->op) {
+	case IR_CONV2D:
+		if (is_pointwise(a))
+			conv_pointwise(&kb);
+		else
+			conv_direct(&kb);
+		return true;
+	case IR_CONV2D_BWD_DATA:
+		if (is_pointwise(a))
+			bwd_data_pointwise(&kb);
+		else
+			bwd_data_direct(&kb);
+		return true;
+	case IR_CONV2D_BWD_FILTER:
+		if (is_pointwise(a))
+			bwd_filter_pointwise(&kb);
+		else
+			bwd_filter_direct(&kb);
+		return true;
+	case IR_LINEAR:
+		linear(&kb);
+		return true;
+	case IR_MATMUL:
+		matmul(&kb);
+		return true;
+	default:
+		return false;
+	}
+}

@@ -1,0 +1,295 @@
+/* kern_elem.c - kernels that touch each element once: elementwise maps,
+ * weighted sums, fills, broadcasts and the channel and pixel moves
+ * (concat, slices, shifts). */
+#include "kern.h"
+
+/* y[i] = f(inputs[i]) over the flat index, f built by the caller from the
+ * loads it is given. */
+typedef LExpr *(*MapFn)(KB *kb, LExpr *const *x);
+
+static void map(KB *kb, const char *what, MapFn f)
+{
+	LProgram *P = kb->p;
+	int y = kb_out(kb);
+	int s[2];
+	int nin = kb->n->nin;
+	for (int j = 0; j < nin; j++)
+		s[j] = kb_in(kb, j);
+	int i = kb_var(kb, "i");
+	LExpr *x[2];
+	for (int j = 0; j < nin; j++)
+		x[j] = ir_numel(*kb_ishape(kb, j)) == 1 ? LD(s[j], I(0)) : LD(s[j], V(i));
+	kb_finish(kb, what, kb_flat_loop(kb, i, ir_numel(kb->n->shape), STORE(y, V(i), f(kb, x))));
+}
+
+static LExpr *f_relu(KB *kb, LExpr *const *x)
+{
+	LProgram *P = kb->p;
+	return BIN(LO_MAX, x[0], R(0));
+}
+
+static LExpr *f_scale(KB *kb, LExpr *const *x)
+{
+	LProgram *P = kb->p;
+	return RMUL(x[0], R(kb->n->at.scale));
+}
+
+static LExpr *f_mul(KB *kb, LExpr *const *x)
+{
+	LProgram *P = kb->p;
+	return RMUL(x[0], x[1]);
+}
+
+static LExpr *f_rsqrt(KB *kb, LExpr *const *x)
+{
+	LProgram *P = kb->p;
+	return RDIV(R(1), lx_un(P, LO_SQRT, RADD(x[0], R(kb->n->at.eps))));
+}
+
+static LExpr *f_relu_mask(KB *kb, LExpr *const *x)
+{
+	LProgram *P = kb->p;
+	return lx_select(P, BIN(LO_GT, x[0], R(0)), x[1], R(0));
+}
+
+/* y = sum of the inputs, in one pass; a sum of more inputs than a kernel
+ * takes buffers is split into passes that add to y. */
+static void add(KB *kb)
+{
+	enum { CHUNK = 32 };
+	LProgram *P = kb->p;
+	const IrNode *n = kb->n;
+	for (int first = 0; first < n->nin; first += CHUNK) {
+		KB part;
+		kb_begin(&part, kb->k);
+		int y = kb_out(&part), i = kb_var(&part, "i");
+		int last = first + CHUNK < n->nin ? first + CHUNK : n->nin;
+		LExpr *e = NULL;
+		for (int j = first; j < last; j++) {
+			LExpr *t = LD(kb_in(&part, j), V(i));
+			e = e ? RADD(e, t) : t;
+		}
+		LStmt *st = first == 0 ? STORE(y, V(i), e) : ACCUM(y, V(i), e);
+		kb_finish(&part, "add", kb_flat_loop(&part, i, ir_numel(n->shape), st));
+	}
+}
+
+/* y = sum_j w[row, col + j] o_j.  The weights are a view of the softmax
+ * starting at [row, col], so every edge shares one kernel; candidates that
+ * are constant zeros (`none`) are left out. */
+static void mixed(KB *kb)
+{
+	LProgram *P = kb->p;
+	const KernCtx *k = kb->k;
+	const IrNode *n = kb->n;
+	const IrShape *ws = kb_ishape(kb, 0);
+	const LBuf *wb = &P->buf[k->vbuf[n->in[0]]];
+	int64_t first = (int64_t)n->at.row * ws->d[1] + n->at.col;
+	int wv = lp_buf(P, "mixture weights", wb->space, wb->offset + first, n->nin - 1, false);
+	int y = kb_out(kb), w = kb_buf(kb, wv, false);
+	int i = kb_var(kb, "i");
+	LStmt *lets = NULL;
+	LExpr *sum = NULL;
+	for (int j = 1; j < n->nin; j++) {
+		if (k->g->node[n->in[j]].op == IR_ZERO)
+			continue;
+		int o = kb_in(kb, j), wj = kb_rvar(kb, "w");
+		lets = SEQ(lets, LET(wj, LD(w, I(j - 1))));
+		LExpr *t = RMUL(V(wj), LD(o, V(i)));
+		sum = sum ? RADD(sum, t) : t;
+	}
+	if (!sum)
+		sum = R(0);
+	kb_finish(kb, "mixed", SEQ(lets, kb_flat_loop(kb, i, ir_numel(n->shape), STORE(y, V(i), sum))));
+}
+
+static void fill(KB *kb, double value)
+{
+	LProgram *P = kb->p;
+	int y = kb_out(kb), i = kb_var(kb, "i");
+	kb_finish(kb, value == 0 ? "zero" : "fill",
+		  kb_flat_loop(kb, i, ir_numel(kb->n->shape), STORE(y, V(i), R(value))));
+}
+
+static void noise(KB *kb)
+{
+	LProgram *P = kb->p;
+	int y = kb_out(kb);
+	kb->b.uses_run = true;
+	kb_finish(kb, "noise", ls_noise(P, y, I(0), I(ir_numel(kb->n->shape)), kb->k->v));
+}
+
+/* A loop over the [n, c] planes of a 4-d shape, then its h and w. */
+static LStmt *planes(KB *kb, const IrShape *s, int nc, int h, int w, LStmt *body)
+{
+	LProgram *P = kb->p;
+	LStmt *inner = FOR(h, I(0), I(s->d[2]), FOR(w, I(0), I(s->d[3]), body));
+	int64_t count = s->d[0] * s->d[1];
+	if (ir_numel(*s) >= 8192)
+		return PFOR(nc, I(0), I(count), inner);
+	return FOR(nc, I(0), I(count), inner);
+}
+
+/* shift: y[n,c,h,w] = x[n,c,h+s,w+s]; unshift: its transpose, zeros first. */
+static void shift(KB *kb, bool inverse)
+{
+	LProgram *P = kb->p;
+	const IrShape *ys = &kb->n->shape, *xs = kb_ishape(kb, 0);
+	int sh = kb->n->at.shift;
+	int y = kb_out(kb), x = kb_in(kb, 0);
+	int nc = kb_var(kb, "nc"), h = kb_var(kb, "h"), w = kb_var(kb, "w");
+	LStmt *body;
+	if (!inverse) {
+		LExpr *src = ADD(MUL(ADD(MUL(V(nc), I(xs->d[2])), ADD(V(h), I(sh))), I(xs->d[3])),
+				 ADD(V(w), I(sh)));
+		body = planes(kb, ys, nc, h, w,
+			      STORE(y, ADD(MUL(ADD(MUL(V(nc), I(ys->d[2])), V(h)), I(ys->d[3])), V(w)),
+				    LD(x, src)));
+	} else {
+		/* y is the larger: read x where it lands, else zero */
+		LExpr *in = BIN(LO_AND, BIN(LO_GE, V(h), I(sh)), BIN(LO_GE, V(w), I(sh)));
+		LExpr *src = ADD(MUL(ADD(MUL(V(nc), I(xs->d[2])), SUB(V(h), I(sh))), I(xs->d[3])),
+				 SUB(V(w), I(sh)));
+		body = planes(kb, ys, nc, h, w,
+			      STORE(y, ADD(MUL(ADD(MUL(V(nc), I(ys->d[2])), V(h)), I(ys->d[3])), V(w)),
+				    lx_select(P, in, LD(x, lx_select(P, in, src, I(0))), R(0))));
+	}
+	kb_finish(kb, inverse ? "unshift" : "shift", body);
+}
+
+/* Copy channels [0, cn) of x's planes into channels [yoff, yoff+cn) of y
+ * (or from x's [xoff, ...) into y's [0, ...)). */
+static LStmt *copy_channels(KB *kb, int y, const IrShape *ys, int64_t yoff, int x,
+			    const IrShape *xs, int64_t xoff, int64_t cn)
+{
+	LProgram *P = kb->p;
+	int64_t hw = ys->d[2] * ys->d[3];
+	int n = kb_var(kb, "n"), c = kb_var(kb, "c"), i = kb_var(kb, "i");
+	LExpr *yi = ADD(MUL(ADD(MUL(V(n), I(ys->d[1])), ADD(V(c), I(yoff))), I(hw)), V(i));
+	LExpr *xi = ADD(MUL(ADD(MUL(V(n), I(xs->d[1])), ADD(V(c), I(xoff))), I(hw)), V(i));
+	LStmt *inner = FOR(c, I(0), I(cn), FOR(i, I(0), I(hw), STORE(y, yi, LD(x, xi))));
+	if (ys->d[0] * cn * hw >= 8192)
+		return PFOR(n, I(0), I(ys->d[0]), inner);
+	return FOR(n, I(0), I(ys->d[0]), inner);
+}
+
+static void concat(KB *kb)
+{
+	const IrShape *ys = &kb->n->shape;
+	int y = kb_out(kb);
+	LStmt *body = NULL;
+	int64_t off = 0;
+	for (int j = 0; j < kb->n->nin; j++) {
+		const IrShape *xs = kb_ishape(kb, j);
+		body = SEQ(body, copy_channels(kb, y, ys, off, kb_in(kb, j), xs, 0, xs->d[1]));
+		off += xs->d[1];
+	}
+	kb_finish(kb, "concat", body);
+}
+
+static void slice_c(KB *kb)
+{
+	const IrShape *xs = kb_ishape(kb, 0);
+	int y = kb_out(kb), x = kb_in(kb, 0);
+	kb_finish(kb, "slice_c",
+		  copy_channels(kb, y, &kb->n->shape, 0, x, xs, kb->n->at.offset, kb->n->at.count));
+}
+
+static void pad_c(KB *kb)
+{
+	LProgram *P = kb->p;
+	const IrShape *ys = &kb->n->shape, *xs = kb_ishape(kb, 0);
+	int y = kb_out(kb), x = kb_in(kb, 0), i = kb_var(kb, "i");
+	LStmt *zero = kb_flat_loop(kb, i, ir_numel(*ys), STORE(y, V(i), R(0)));
+	kb_finish(kb, "pad_c",
+		  SEQ(zero, copy_channels(kb, y, ys, kb->n->at.offset, x, xs, 0, xs->d[1])));
+}
+
+/* y[n, c, ...] = v[c] (bcast_c), y[r, k] = v[r] (row_bcast), y[n, c, h, w]
+ * = v[n, c] / (h w) (gap_bwd): y[i] = f * v[(i / inner) % outer]. */
+static void broadcast(KB *kb, const char *what, int64_t inner, int64_t outer, double f)
+{
+	LProgram *P = kb->p;
+	const IrShape *ys = &kb->n->shape;
+	int64_t total = ir_numel(*ys), blocks = total / (inner * outer);
+	int y = kb_out(kb), x = kb_in(kb, 0);
+	int b = kb_var(kb, "b"), o = kb_var(kb, "o"), i = kb_var(kb, "i"), vv = kb_rvar(kb, "v");
+	LExpr *val = f == 1 ? LD(x, V(o)) : RMUL(LD(x, V(o)), R(f));
+	LStmt *inner_loop = FOR(o, I(0), I(outer),
+				SEQ(LET(vv, val),
+				    FOR(i, I(0), I(inner),
+					STORE(y, ADD(MUL(ADD(MUL(V(b), I(outer)), V(o)), I(inner)), V(i)),
+					      V(vv)))));
+	LStmt *body = total >= 8192 && blocks > 1 ? PFOR(b, I(0), I(blocks), inner_loop)
+						  : FOR(b, I(0), I(blocks), inner_loop);
+	kb_finish(kb, what, body);
+}
+
+bool kern_elem(KernCtx *k)
+{
+	KB kb;
+	kb_begin(&kb, k);
+	const IrShape *s = &kb.n->shape;
+	switch (kb.n->op) {
+	case IR_RELU:
+		map(&kb, "relu", f_relu);
+		return true;
+	case IR_SCALE:
+		map(&kb, "scale", f_scale);
+		return true;
+	case IR_MUL:
+		map(&kb, "mul", f_mul);
+		return true;
+	case IR_SCALE_BY:
+		map(&kb, "scale_by", f_mul);
+		return true;
+	case IR_RSQRT:
+		map(&kb, "rsqrt", f_rsqrt);
+		return true;
+	case IR_RELU_MASK:
+		map(&kb, "relu_mask", f_relu_mask);
+		return true;
+	case IR_ADD:
+		add(&kb);
+		return true;
+	case IR_MIXED:
+		mixed(&kb);
+		return true;
+	case IR_FILL:
+		fill(&kb, kb.n->at.scale);
+		return true;
+	case IR_ZERO:
+		fill(&kb, 0);
+		return true;
+	case IR_NOISE:
+		noise(&kb);
+		return true;
+	case IR_SHIFT:
+		shift(&kb, false);
+		return true;
+	case IR_UNSHIFT:
+		shift(&kb, true);
+		return true;
+	case IR_CONCAT:
+		concat(&kb);
+		return true;
+	case IR_SLICE_C:
+		slice_c(&kb);
+		return true;
+	case IR_PAD_C:
+		pad_c(&kb);
+		return true;
+	case IR_BCAST_C:
+		broadcast(&kb, "bcast_c", s->rank == 4 ? s->d[2] * s->d[3] : 1, s->d[1], 1);
+		return true;
+	case IR_ROW_BCAST:
+		broadcast(&kb, "row_bcast", s->d[1], s->d[0], 1);
+		return true;
+	case IR_GAP_BWD:
+		broadcast(&kb, "gap_bwd", s->d[2] * s->d[3], s->d[0] * s->d[1],
+			  1.0 / (double)(s->d[2] * s->d[3]));
+		return true;
+	default:
+		return false;
+	}
+}

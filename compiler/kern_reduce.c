@@ -1,0 +1,351 @@
+/* kern_reduce.c - kernels that sum: batch norm and its gradient, channel,
+ * row and pixel sums, softmax, cross entropy, and the alpha gradient of a
+ * mixed edge.  Sums run in double whatever the precision, each in a fixed
+ * order, so results do not depend on how many threads run them. */
+#include "kern.h"
+
+#include <math.h>
+
+int64_t scratch_size(const IrGraph *g, int v)
+{
+	const IrNode *n = &g->node[v];
+	if (n->op == IR_MIXED_DOT) {
+		const IrShape *s = &g->node[n->in[0]].shape;
+		return (s->rank == 4 ? s->d[0] * s->d[1] : s->d[0]) * (n->nin - 1);
+	}
+	return 0;
+}
+
+/* Per channel c of an [N,C,H,W] (or [N,C]) tensor: a loop over its
+ * elements, index n*C*HW + c*HW + i. */
+static LExpr *chan_index(LProgram *P, const IrShape *s, int n, int c, int i)
+{
+	int64_t hw = s->rank == 4 ? s->d[2] * s->d[3] : 1;
+	return ADD(MUL(ADD(MUL(V(n), I(s->d[1])), V(c)), I(hw)), V(i));
+}
+
+static LStmt *over_channel(KB *kb, const IrShape *s, int n, int i, LStmt *body)
+{
+	LProgram *P = kb->p;
+	int64_t hw = s->rank == 4 ? s->d[2] * s->d[3] : 1;
+	return FOR(n, I(0), I(s->d[0]), FOR(i, I(0), I(hw), body));
+}
+
+/* The same, for a body that adds to the nsum accumulators sums. */
+static LStmt *sum_channel(KB *kb, const IrShape *s, int n, int i, int nsum, const int *sums,
+			  LStmt *body)
+{
+	LProgram *P = kb->p;
+	int64_t hw = s->rank == 4 ? s->d[2] * s->d[3] : 1;
+	return FOR(n, I(0), I(s->d[0]), ls_rfor(P, i, I(0), I(hw), body, nsum, sums));
+}
+
+static LStmt *per_channel(KB *kb, const IrShape *s, int c, LStmt *body)
+{
+	LProgram *P = kb->p;
+	if (ir_numel(*s) >= 8192)
+		return PFOR(c, I(0), I(s->d[1]), body);
+	return FOR(c, I(0), I(s->d[1]), body);
+}
+
+static void channel_sum(KB *kb)
+{
+	LProgram *P = kb->p;
+	const IrShape *xs = kb_ishape(kb, 0);
+	int y = kb_out(kb), x = kb_in(kb, 0);
+	int c = kb_var(kb, "c"), n = kb_var(kb, "n"), i = kb_var(kb, "i"), acc = kb_acc(kb, "acc");
+	LStmt *body = SEQ(LET(acc, R(0)),
+			  sum_channel(kb, xs, n, i, 1, &acc,
+				      SET(acc, RADD(V(acc), LD(x, chan_index(P, xs, n, c, i))))),
+			  STORE(y, V(c), V(acc)));
+	kb_finish(kb, "channel_sum", per_channel(kb, xs, c, body));
+}
+
+/* Batch statistics of channel c: mean and 1/sqrt(var + eps), in double,
+ * from one pass of sums; stored when `st` >= 0. */
+static LStmt *stats_pass(KB *kb, const IrShape *s, int x, int c, int mean, int rstd, int st)
+{
+	LProgram *P = kb->p;
+	int n = kb_var(kb, "n"), i = kb_var(kb, "i");
+	int s1 = kb_acc(kb, "sum"), s2 = kb_acc(kb, "sumsq"), xv = kb_acc(kb, "xv");
+	int64_t m = ir_numel(*s) / s->d[1];
+	int acc2[2] = {s1, s2};
+	LStmt *sums = sum_channel(kb, s, n, i, 2, acc2,
+				   SEQ(LET(xv, RADD(R(0), LD(x, chan_index(P, s, n, c, i)))),
+				       SET(s1, RADD(V(s1), V(xv))),
+				       SET(s2, RADD(V(s2), RMUL(V(xv), V(xv))))));
+	LExpr *var = RSUB(RDIV(V(s2), R((double)m)), RMUL(V(mean), V(mean)));
+	var = BIN(LO_MAX, var, R(0));
+	return SEQ(LET(s1, R(0)), LET(s2, R(0)), sums, SET(mean, RDIV(V(s1), R((double)m))),
+		   SET(rstd, RDIV(R(1), lx_un(P, LO_SQRT, RADD(var, R(kb->n->at.eps))))),
+		   st >= 0 ? STORE(st, V(c), V(mean)) : NULL,
+		   st >= 0 ? STORE(st, ADD(V(c), I(s->d[1])), V(rstd)) : NULL);
+}
+
+/* mean and rstd of channel c: computed here, or read from the batch norm
+ * that computed them. */
+static LStmt *get_stats(KB *kb, const IrShape *s, int x, int c, int mean, int rstd)
+{
+	LProgram *P = kb->p;
+	const KernCtx *k = kb->k;
+	int sb = k->stats[k->v];
+	LStmt *decl = SEQ(LET(mean, lx_real(P, 0)), LET(rstd, lx_real(P, 0)));
+	if (sb >= 0 && !k->stats_own) {
+		int st = kb_buf(kb, sb, false);
+		return SEQ(decl, SET(mean, RADD(R(0), LD(st, V(c)))),
+			   SET(rstd, RADD(R(0), LD(st, ADD(V(c), I(s->d[1]))))));
+	}
+	return SEQ(decl, stats_pass(kb, s, x, c, mean, rstd, sb >= 0 ? kb_buf(kb, sb, true) : -1));
+}
+
+static void batch_norm(KB *kb)
+{
+	LProgram *P = kb->p;
+	const IrShape *s = &kb->n->shape;
+	int y = kb_out(kb), x = kb_in(kb, 0);
+	int gamma = kb->n->nin > 1 ? kb_in(kb, 1) : -1, beta = kb->n->nin > 2 ? kb_in(kb, 2) : -1;
+	int c = kb_var(kb, "c"), n = kb_var(kb, "n"), i = kb_var(kb, "i");
+	int mean = kb_acc(kb, "mean"), rstd = kb_acc(kb, "rstd");
+	int a = kb_rvar(kb, "a"), b = kb_rvar(kb, "b");
+	/* y = x a + b per channel */
+	LExpr *scale = gamma >= 0 ? RMUL(V(rstd), LD(gamma, V(c))) : V(rstd);
+	LExpr *shift = RMUL(V(mean), V(a));
+	shift = RSUB(beta >= 0 ? RADD(R(0), LD(beta, V(c))) : R(0), shift);
+	LExpr *at = chan_index(P, s, n, c, i);
+	LStmt *body = SEQ(get_stats(kb, s, x, c, mean, rstd), LET(a, scale), LET(b, shift),
+			  over_channel(kb, s, n, i, STORE(y, at, RADD(RMUL(LD(x, at), V(a)), V(b)))));
+	kb_finish(kb, "batch_norm", per_channel(kb, s, c, body));
+}
+
+/* bn_grad(x, v) = r (v - mean(v) - xhat mean(v xhat)), xhat = (x - mean) r */
+static void bn_grad(KB *kb)
+{
+	LProgram *P = kb->p;
+	const IrShape *s = &kb->n->shape;
+	int y = kb_out(kb), x = kb_in(kb, 0), v = kb_in(kb, 1);
+	int c = kb_var(kb, "c"), n = kb_var(kb, "n"), i = kb_var(kb, "i");
+	int n2 = kb_var(kb, "n"), i2 = kb_var(kb, "i");
+	int mean = kb_acc(kb, "mean"), rstd = kb_acc(kb, "rstd");
+	int sv = kb_acc(kb, "sv"), svx = kb_acc(kb, "svx"), vv = kb_rvar(kb, "v");
+	int a = kb_rvar(kb, "a"), b = kb_rvar(kb, "b"), d = kb_rvar(kb, "d");
+	int64_t m = ir_numel(*s) / s->d[1];
+	LExpr *at = chan_index(P, s, n, c, i), *at2 = chan_index(P, s, n2, c, i2);
+	/* sums of v and of v (x - mean): then
+	 * out = r v - r mean(v) - r^3 (x - mean) mean(v (x - mean)) */
+	int acc2[2] = {sv, svx};
+	LStmt *sums = sum_channel(kb, s, n, i, 2, acc2,
+				   SEQ(LET(vv, LD(v, at)), SET(sv, RADD(V(sv), V(vv))),
+				       SET(svx, RADD(V(svx), RMUL(V(vv), RSUB(LD(x, at), V(mean)))))));
+	LExpr *ra = V(rstd);
+	LExpr *rb = RMUL(RMUL(RMUL(V(rstd), V(rstd)), V(rstd)), RDIV(V(svx), R((double)m)));
+	LExpr *rd = RSUB(RMUL(V(mean), V(b)), RMUL(V(rstd), RDIV(V(sv), R((double)m))));
+	LStmt *apply = over_channel(kb, s, n2, i2,
+				    STORE(y, at2, RADD(RSUB(RMUL(V(a), LD(v, at2)), RMUL(V(b), LD(x, at2))),
+						       V(d))));
+	LStmt *body = SEQ(get_stats(kb, s, x, c, mean, rstd), LET(sv, R(0)), LET(svx, R(0)), sums,
+			  LET(a, ra), LET(b, rb), LET(d, rd), apply);
+	kb_finish(kb, "bn_grad", per_channel(kb, s, c, body));
+}
+
+static void global_avg_pool(KB *kb)
+{
+	LProgram *P = kb->p;
+	const IrShape *xs = kb_ishape(kb, 0);
+	int64_t hw = xs->d[2] * xs->d[3], planes = xs->d[0] * xs->d[1];
+	int y = kb_out(kb), x = kb_in(kb, 0);
+	int p = kb_var(kb, "p"), i = kb_var(kb, "i"), acc = kb_acc(kb, "acc");
+	LStmt *body = SEQ(LET(acc, R(0)),
+			  RFOR(i, I(0), I(hw), acc, SET(acc, RADD(V(acc), LD(x, ADD(MUL(V(p), I(hw)), V(i)))))),
+			  STORE(y, V(p), RDIV(V(acc), R((double)hw))));
+	kb_finish(kb, "global_avg_pool", ir_numel(*xs) >= 8192 ? PFOR(p, I(0), I(planes), body)
+							       : FOR(p, I(0), I(planes), body));
+}
+
+static void dot(KB *kb)
+{
+	LProgram *P = kb->p;
+	int y = kb_out(kb), a = kb_in(kb, 0), b = kb_in(kb, 1);
+	int i = kb_var(kb, "i"), acc = kb_acc(kb, "acc");
+	kb_finish(kb, "dot",
+		  SEQ(LET(acc, R(0)),
+		      RFOR(i, I(0), I(ir_numel(*kb_ishape(kb, 0))), acc,
+			   SET(acc, RADD(V(acc), RMUL(LD(a, V(i)), LD(b, V(i)))))),
+		      STORE(y, I(0), V(acc))));
+}
+
+static void row_sum(KB *kb)
+{
+	LProgram *P = kb->p;
+	const IrShape *xs = kb_ishape(kb, 0);
+	int y = kb_out(kb), x = kb_in(kb, 0);
+	int r = kb_var(kb, "r"), k = kb_var(kb, "k"), acc = kb_acc(kb, "acc");
+	kb_finish(kb, "row_sum",
+		  FOR(r, I(0), I(xs->d[0]),
+		      SEQ(LET(acc, R(0)),
+			  FOR(k, I(0), I(xs->d[1]),
+			      SET(acc, RADD(V(acc), LD(x, ADD(MUL(V(r), I(xs->d[1])), V(k)))))),
+			  STORE(y, V(r), V(acc)))));
+}
+
+/* Row r of a matrix with k columns: the index of column j. */
+static LExpr *rc(LProgram *P, int r, int64_t k, LExpr *j)
+{
+	return ADD(MUL(V(r), I(k)), j);
+}
+
+/* softmax along the last axis, stable: exp(x - max) / sum */
+static void softmax(KB *kb)
+{
+	LProgram *P = kb->p;
+	const IrShape *s = &kb->n->shape;
+	int64_t k = s->d[s->rank - 1], rows = ir_numel(*s) / k;
+	int y = kb_out(kb), x = kb_in(kb, 0);
+	int r = kb_var(kb, "r"), j = kb_var(kb, "j"), j2 = kb_var(kb, "j"), j3 = kb_var(kb, "j");
+	int mx = kb_rvar(kb, "mx"), sum = kb_acc(kb, "sum"), e = kb_rvar(kb, "e");
+	LStmt *body = SEQ(
+		LET(mx, LD(x, rc(P, r, k, I(0)))),
+		FOR(j, I(1), I(k), SET(mx, BIN(LO_MAX, V(mx), LD(x, rc(P, r, k, V(j)))))),
+		LET(sum, R(0)),
+		FOR(j2, I(0), I(k),
+		    SEQ(LET(e, lx_un(P, LO_EXP, RSUB(LD(x, rc(P, r, k, V(j2))), V(mx)))),
+			STORE(y, rc(P, r, k, V(j2)), V(e)), SET(sum, RADD(V(sum), V(e))))),
+		FOR(j3, I(0), I(k),
+		    STORE(y, rc(P, r, k, V(j3)), RDIV(LD(y, rc(P, r, k, V(j3))), V(sum)))));
+	kb_finish(kb, "softmax", FOR(r, I(0), I(rows), body));
+}
+
+static void softmax_grad(KB *kb)
+{
+	LProgram *P = kb->p;
+	const IrShape *s = &kb->n->shape;
+	int64_t k = s->d[1];
+	int out = kb_out(kb), y = kb_in(kb, 0), v = kb_in(kb, 1);
+	int r = kb_var(kb, "r"), j = kb_var(kb, "j"), j2 = kb_var(kb, "j"), acc = kb_acc(kb, "acc");
+	LStmt *body = SEQ(
+		LET(acc, R(0)),
+		FOR(j, I(0), I(k),
+		    SET(acc, RADD(V(acc), RMUL(LD(y, rc(P, r, k, V(j))), LD(v, rc(P, r, k, V(j))))))),
+		FOR(j2, I(0), I(k),
+		    STORE(out, rc(P, r, k, V(j2)),
+			  RMUL(LD(y, rc(P, r, k, V(j2))), RSUB(LD(v, rc(P, r, k, V(j2))), V(acc))))));
+	kb_finish(kb, "softmax_grad", FOR(r, I(0), I(s->d[0]), body));
+}
+
+/* Per sample: the row's max and log-sum-exp. */
+static LStmt *row_lse(KB *kb, int x, int r, int64_t k, int mx, int lse)
+{
+	LProgram *P = kb->p;
+	int j = kb_var(kb, "j"), j2 = kb_var(kb, "j"), sum = kb_acc(kb, "sum");
+	return SEQ(LET(mx, LD(x, rc(P, r, k, I(0)))),
+		   FOR(j, I(1), I(k), SET(mx, BIN(LO_MAX, V(mx), LD(x, rc(P, r, k, V(j)))))),
+		   LET(sum, R(0)),
+		   FOR(j2, I(0), I(k),
+		       SET(sum, RADD(V(sum), lx_un(P, LO_EXP, RSUB(LD(x, rc(P, r, k, V(j2))), V(mx)))))),
+		   LET(lse, RADD(lx_un(P, LO_LOG, V(sum)), V(mx))));
+}
+
+static void cross_entropy(KB *kb, bool grad)
+{
+	LProgram *P = kb->p;
+	const IrShape *xs = kb_ishape(kb, 0);
+	int64_t nb = xs->d[0], k = xs->d[1];
+	int out = kb_out(kb), x = kb_in(kb, 0), lab = kb_in(kb, 1);
+	int r = kb_var(kb, "r"), t = kb_var(kb, "t"), j = kb_var(kb, "j");
+	int mx = kb_rvar(kb, "mx"), lse = kb_acc(kb, "lse"), total = kb_acc(kb, "total");
+	LStmt *per = SEQ(row_lse(kb, x, r, k, mx, lse), LET(t, LD(lab, V(r))));
+	if (!grad) {
+		per = SEQ(per, SET(total, RADD(V(total), RSUB(V(lse), LD(x, rc(P, r, k, V(t)))))));
+		kb_finish(kb, "cross_entropy",
+			  SEQ(LET(total, R(0)), FOR(r, I(0), I(nb), per),
+			      STORE(out, I(0), RDIV(V(total), R((double)nb)))));
+		return;
+	}
+	LExpr *p = lx_un(P, LO_EXP, RSUB(LD(x, rc(P, r, k, V(j))), V(lse)));
+	LExpr *hot = lx_select(P, BIN(LO_EQ, V(j), V(t)), R(1), R(0));
+	per = SEQ(per, FOR(j, I(0), I(k),
+			   STORE(out, rc(P, r, k, V(j)), RDIV(RSUB(p, hot), R((double)nb)))));
+	kb_finish(kb, "ce_grad", FOR(r, I(0), I(nb), per));
+}
+
+/* out[row, col + j] = <dy, o_j>: partial sums per [n, c] plane (one thread
+ * each) into scratch, then added up plane by plane. */
+static void mixed_dot(KB *kb)
+{
+	LProgram *P = kb->p;
+	const KernCtx *k = kb->k;
+	const IrNode *nd = kb->n;
+	const IrShape *xs = kb_ishape(kb, 0), *ws = &nd->shape;
+	int m = nd->nin - 1;
+	int64_t planes = xs->rank == 4 ? xs->d[0] * xs->d[1] : xs->d[0];
+	int64_t len = ir_numel(*xs) / planes;
+	int out = kb_out(kb), dy = kb_in(kb, 0), part = kb_buf(kb, k->scratch[k->v], true);
+	int p = kb_var(kb, "p"), i = kb_var(kb, "i"), dv = kb_rvar(kb, "dy");
+	int acc[64], o[64], live[64], nlive = 0;
+	LStmt *init = NULL, *step = LET(dv, LD(dy, ADD(MUL(V(p), I(len)), V(i)))), *save = NULL;
+	for (int j = 0; j < m; j++) {
+		bool zero = k->g->node[nd->in[1 + j]].op == IR_ZERO;
+		acc[j] = kb_acc(kb, "acc");
+		o[j] = zero ? -1 : kb_in(kb, 1 + j);
+		init = SEQ(init, LET(acc[j], R(0)));
+		if (!zero)
+			live[nlive++] = acc[j];
+		if (!zero)
+			step = SEQ(step, SET(acc[j], RADD(V(acc[j]),
+							  RMUL(V(dv), LD(o[j], ADD(MUL(V(p), I(len)), V(i)))))));
+		save = SEQ(save, STORE(part, ADD(MUL(V(p), I(m)), I(j)), V(acc[j])));
+	}
+	LStmt *partials = SEQ(init, ls_rfor(P, i, I(0), I(len), step, nlive, live), save);
+	int z = kb_var(kb, "z"), q = kb_var(kb, "q"), j = kb_var(kb, "j"), tot = kb_acc(kb, "total");
+	LStmt *zero = FOR(z, I(0), I(ir_numel(*ws)), STORE(out, V(z), R(0)));
+	LStmt *sum = FOR(j, I(0), I(m),
+			 SEQ(LET(tot, R(0)),
+			     FOR(q, I(0), I(planes),
+				 SET(tot, RADD(V(tot), LD(part, ADD(MUL(V(q), I(m)), V(j)))))),
+			     STORE(out, ADD(I((int64_t)nd->at.row * ws->d[1] + nd->at.col), V(j)), V(tot))));
+	LStmt *loop = ir_numel(*xs) >= 8192 ? PFOR(p, I(0), I(planes), partials)
+					    : FOR(p, I(0), I(planes), partials);
+	kb_finish(kb, "mixed_dot", SEQ(loop, zero, sum));
+}
+
+bool kern_reduce(KernCtx *k)
+{
+	KB kb;
+	kb_begin(&kb, k);
+	switch (kb.n->op) {
+	case IR_CHANNEL_SUM:
+		channel_sum(&kb);
+		return true;
+	case IR_BATCH_NORM:
+		batch_norm(&kb);
+		return true;
+	case IR_BN_GRAD:
+		bn_grad(&kb);
+		return true;
+	case IR_GLOBAL_AVG_POOL:
+		global_avg_pool(&kb);
+		return true;
+	case IR_DOT:
+		dot(&kb);
+		return true;
+	case IR_ROW_SUM:
+		row_sum(&kb);
+		return true;
+	case IR_SOFTMAX:
+		softmax(&kb);
+		return true;
+	case IR_SOFTMAX_GRAD:
+		softmax_grad(&kb);
+		return true;
+	case IR_CROSS_ENTROPY:
+		cross_entropy(&kb, false);
+		return true;
+	case IR_CE_GRAD:
+		cross_entropy(&kb, true);
+		return true;
+	case IR_MIXED_DOT:
+		mixed_dot(&kb);
+		return true;
+	default:
+		return false;
+	}
+}

@@ -1,0 +1,359 @@
+/* cli.c - the command line of a search binary (nas_main of nasrt.h):
+ * help, version, subcommands and their options, then a call into
+ * cmd_*.c.  Exit statuses: 0 fine, 1 bad input, 2 bad command line. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "nasrt.h"
+#include "suggest.h"
+
+/* ---- help ---- */
+
+static void about(FILE *fp, const NasProgram *p)
+{
+	fprintf(fp,
+		"The search over %s (%s),\n"
+		"compiled by nasc %s: %d tensors, %" PRId64 " parameters, %s;\n"
+		"batches of %" PRId64 " images of %" PRId64 "x%" PRId64 "x%" PRId64
+		", %" PRId64 " classes.\n",
+		p->spec, p->config, p->nasc_version, p->ntensors, p->nparams,
+		p->real_size == 8 ? "f64" : "f32", p->batch, p->in_c, p->in_h, p->in_w,
+		p->classes);
+}
+
+static void help_main(FILE *fp, const NasProgram *p, const char *bin)
+{
+	fprintf(fp, "usage: %s COMMAND [OPTIONS]\n\n", bin);
+	about(fp, p);
+	fputs("\n"
+	      "commands:\n"
+	      "  init --seed N --save STATE\n"
+	      "                        initialize every tensor from seed N; save the state\n"
+	      "  grad --load STATE --batch BATCH [--save-grad GRAD] [--json]\n"
+	      "                        the loss and gradient norms of a state on a batch\n"
+	      "  help [COMMAND]        print this help, or a command's\n"
+	      "\n"
+	      "options:\n"
+	      "  -h, --help            print this help; after a command, the command's\n"
+	      "  --version             print the version\n"
+	      "\n"
+	      "States, batches and gradients are safetensors files.  Exit status: 0 fine,\n"
+	      "1 bad input (a file or its contents), 2 a bad command line.\n",
+	      fp);
+}
+
+static void help_init(FILE *fp, const NasProgram *p, const char *bin)
+{
+	fprintf(fp, "usage: %s init --seed N --save STATE\n\n", bin);
+	about(fp, p);
+	fputs("\n"
+	      "Initialize every weight and alpha tensor from seed N and save them to\n"
+	      "STATE, as F32 in canonical order.  Conv and linear weights and biases are\n"
+	      "U(-b, b) with b = 1/sqrt(fan_in), batch-norm gamma 1 and beta 0, alpha\n"
+	      "1e-3 N(0, 1).  Each tensor draws from its own stream of the seed, so its\n"
+	      "values depend on the seed and its place in the program alone.\n"
+	      "\n"
+	      "options:\n"
+	      "  --seed N              the seed, 0 to 18446744073709551615\n"
+	      "  --save STATE          the state file to write (atomically)\n"
+	      "  -h, --help            print this help\n",
+	      fp);
+}
+
+static void help_grad(FILE *fp, const NasProgram *p, const char *bin)
+{
+	fprintf(fp, "usage: %s grad --load STATE --batch BATCH [--save-grad GRAD] [--json]\n"
+		"       [--seed N]\n\n", bin);
+	about(fp, p);
+	fprintf(fp,
+		"\n"
+		"Run the program on a batch in training mode (batch statistics) and print\n"
+		"the mean cross-entropy loss and the L2 norms of its gradient over the\n"
+		"weights and over alpha.\n"
+		"\n"
+		"options:\n"
+		"  --load STATE          the state: exactly the tensors of the program, F32 or\n"
+		"                        F64, finite\n"
+		"  --batch BATCH         the batch: x, F32 [%" PRId64 ",%" PRId64 ",%" PRId64
+		",%" PRId64 "], and y, I64 [%" PRId64 "],\n"
+		"                        labels 0 to %" PRId64 " (the batch size is compiled in)\n"
+		"  --save-grad GRAD      also save the gradient, under the state's names, as %s\n"
+		"  --json                print {\"loss\", \"grad_norm_w\", \"grad_norm_alpha\",\n"
+		"                        \"tensors\", \"batch\"} as one JSON object\n"
+		"  --seed N              noise candidates draw from seed N, step 0 (default 0)\n"
+		"  -h, --help            print this help\n",
+		p->batch, p->in_c, p->in_h, p->in_w, p->batch, p->classes - 1,
+		p->real_size == 8 ? "F64" : "F32");
+}
+
+/* ---- commands and their options ---- */
+
+enum { MAX_OPTS = 8 };
+
+typedef struct Opt {
+	const char *name;  /* with the dashes */
+	const char *arg;   /* the value's name, or NULL for a flag */
+} Opt;
+
+typedef struct Cmd {
+	const char *name;
+	Opt opts[MAX_OPTS];
+	void (*help)(FILE *fp, const NasProgram *p, const char *bin);
+} Cmd;
+
+enum { INIT, GRAD, HELP, NCMDS };
+enum { O_SEED, O_SAVE };                                   /* init */
+enum { G_LOAD, G_BATCH, G_SAVE_GRAD, G_JSON, G_SEED };     /* grad */
+
+static const Cmd cmds[NCMDS] = {
+	[INIT] = {"init", {{"--seed", "N"}, {"--save", "STATE"}}, help_init},
+	[GRAD] = {"grad",
+		  {{"--load", "STATE"}, {"--batch", "BATCH"}, {"--save-grad", "GRAD"},
+		   {"--json", NULL}, {"--seed", "N"}},
+		  help_grad},
+	[HELP] = {"help", {{NULL, NULL}}, help_main},
+};
+
+/* ---- did you mean ---- */
+
+/* ---- errors ---- */
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static int usage_error(const char *bin, const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: ", bin);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s%s%s --help'.\n", bin, cmd ? " " : "", cmd ? cmd : "");
+	return 2;
+}
+
+static int unknown(const char *bin, const char *cmd, const char *what, const char *name,
+		   const char *const *cands, int n)
+{
+	const char *best = nas_suggest(name, cands, n);
+	if (best)
+		return usage_error(bin, cmd, "unknown %s '%s'; did you mean '%s'?", what, name,
+				   best);
+	return usage_error(bin, cmd, "unknown %s '%s'", what, name);
+}
+
+static int find_cmd(const char *name)
+{
+	for (int c = 0; c < NCMDS; c++)
+		if (strcmp(cmds[c].name, name) == 0)
+			return c;
+	return -1;
+}
+
+static int unknown_cmd(const char *bin, const char *name)
+{
+	const char *names[NCMDS];
+	for (int c = 0; c < NCMDS; c++)
+		names[c] = cmds[c].name;
+	return unknown(bin, NULL, "command", name, names, NCMDS);
+}
+
+/* A seed: decimal digits only, 0 to 2^64 - 1. */
+static int parse_u64(const char *s, uint64_t *out)
+{
+	if (*s < '0' || *s > '9')
+		return -1;
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -1;
+	*out = (uint64_t)v;
+	return 0;
+}
+
+/* ---- the program's table ---- */
+
+/* What is wrong with p (the compiler's output, so a bug of nasc), or NULL. */
+static const char *program_problem(const NasProgram *p, char *buf, size_t n)
+{
+	if (p->real_size != 4 && p->real_size != 8)
+		snprintf(buf, n, "real_size is %d, not 4 or 8", p->real_size);
+	else if (p->batch <= 0 || p->in_c <= 0 || p->in_h <= 0 || p->in_w <= 0 ||
+		 p->classes <= 0)
+		snprintf(buf, n, "the batch, input or class count is not positive");
+	else if (p->ntensors < 0 || (p->ntensors > 0 && !p->tensors) || p->nparams < 0 ||
+		 p->arena_bytes < 0 || !p->grad)
+		snprintf(buf, n, "the tensor table, sizes or functions are missing");
+	else
+		buf[0] = '\0';
+	for (int i = 0; !buf[0] && i < p->ntensors; i++) {
+		const NasTensor *t = &p->tensors[i];
+		int64_t numel = 1;
+		int ok = t->name && t->name[0] && t->rank >= 0 && t->rank <= 4 &&
+			 (int)t->kind >= (int)NAS_CONV && (int)t->kind <= (int)NAS_ALPHA;
+		for (int d = 0; ok && d < t->rank; d++) {
+			ok = t->shape[d] >= 0 && (t->shape[d] == 0 || numel <= INT64_MAX / t->shape[d]);
+			numel *= ok ? t->shape[d] : 1;
+		}
+		if (!ok || numel != t->numel)
+			snprintf(buf, n, "tensor %d (%s) has a bad name, kind, rank or shape", i,
+				 t->name ? t->name : "unnamed");
+		else if (t->offset < 0 || t->offset > p->nparams - t->numel)
+			snprintf(buf, n, "tensor %s lies outside the parameter block", t->name);
+		else if ((t->kind == NAS_CONV || t->kind == NAS_LINEAR || t->kind == NAS_BIAS) &&
+			 t->fan_in <= 0)
+			snprintf(buf, n, "tensor %s has no fan_in", t->name);
+	}
+	return buf[0] ? buf : NULL;
+}
+
+/* ---- parsing ---- */
+
+/* Parses the options of command c from argv[first..]: vals[k] is option
+ * k's value ("" for a given flag), or NULL.  Returns 0, or an exit status:
+ * 0 with *done set after printing help, 2 after a usage error. */
+static int parse_opts(const NasProgram *p, const char *bin, int c, int argc, char **argv,
+		      int first, const char **vals, int *done)
+{
+	const Cmd *cmd = &cmds[c];
+	int nopts = 0;
+	const char *names[MAX_OPTS];
+	while (nopts < MAX_OPTS && cmd->opts[nopts].name) {
+		names[nopts] = cmd->opts[nopts].name;
+		nopts++;
+	}
+	for (int i = first; i < argc; i++)
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			cmd->help(stdout, p, bin);
+			*done = 1;
+			return 0;
+		}
+	for (int i = first; i < argc; i++) {
+		const char *a = argv[i];
+		if (a[0] != '-' || a[1] == '\0')
+			return usage_error(bin, cmd->name, "unexpected argument '%s'", a);
+		const char *eq = strchr(a, '=');
+		size_t len = eq ? (size_t)(eq - a) : strlen(a);
+		int k = 0;
+		while (k < nopts && !(strlen(names[k]) == len && strncmp(names[k], a, len) == 0))
+			k++;
+		if (k == nopts) {
+			char name[64];
+			snprintf(name, sizeof name, "%.*s", (int)(len < 63 ? len : 63), a);
+			return unknown(bin, cmd->name, "option", name, names, nopts);
+		}
+		if (vals[k])
+			return usage_error(bin, cmd->name, "%s is given twice", names[k]);
+		if (!cmd->opts[k].arg) {
+			if (eq)
+				return usage_error(bin, cmd->name, "%s takes no value", names[k]);
+			vals[k] = "";
+		} else if (eq) {
+			vals[k] = eq + 1;
+		} else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
+			vals[k] = argv[++i];
+		} else {
+			return usage_error(bin, cmd->name, "%s needs a value: %s %s", names[k],
+					   names[k], cmd->opts[k].arg);
+		}
+		if (cmd->opts[k].arg && !vals[k][0])
+			return usage_error(bin, cmd->name, "%s needs a value: %s %s", names[k],
+					   names[k], cmd->opts[k].arg);
+	}
+	return 0;
+}
+
+static int need(const char *bin, const char *cmd, const char *val, const char *what)
+{
+	return val ? 0 : usage_error(bin, cmd, "%s needs %s", cmd, what);
+}
+
+static int seed_of(const char *bin, const char *cmd, const char *val, uint64_t *seed)
+{
+	*seed = 0;
+	if (val && parse_u64(val, seed) != 0)
+		return usage_error(bin, cmd, "--seed needs an integer from 0 to %" PRIu64
+				   ", not '%s'", UINT64_MAX, val);
+	return 0;
+}
+
+static int run(const NasProgram *p, const char *bin, int argc, char **argv)
+{
+	if (argc < 2) {
+		help_main(stderr, p, bin);
+		return 2;
+	}
+	const char *a = argv[1];
+	if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+		help_main(stdout, p, bin);
+		return 0;
+	}
+	if (strcmp(a, "--version") == 0) {
+		printf("%s (nasc %s) %s %s\n", bin, p->nasc_version, p->spec, p->config);
+		return 0;
+	}
+	if (a[0] == '-') {
+		static const char *const top[] = {"--help", "--version"};
+		return unknown(bin, NULL, "option", a, top, 2);
+	}
+	int c = find_cmd(a);
+	if (c < 0)
+		return unknown_cmd(bin, a);
+	if (c == HELP) {
+		if (argc > 3)
+			return usage_error(bin, NULL, "help takes one command, not '%s'", argv[3]);
+		int h = argc == 3 ? find_cmd(argv[2]) : HELP;
+		if (h < 0)
+			return unknown_cmd(bin, argv[2]);
+		cmds[h].help(stdout, p, bin);
+		return 0;
+	}
+
+	const char *vals[MAX_OPTS] = {NULL};
+	int done = 0, rc = parse_opts(p, bin, c, argc, argv, 2, vals, &done);
+	if (rc != 0 || done)
+		return rc;
+	char problem[256];
+	if (program_problem(p, problem, sizeof problem)) {
+		fprintf(stderr, "%s: the compiled program is inconsistent (a bug of nasc): %s\n",
+			bin, problem);
+		return 1;
+	}
+	if (c == INIT) {
+		uint64_t seed;
+		if ((rc = need(bin, "init", vals[O_SEED], "--seed N")) != 0 ||
+		    (rc = need(bin, "init", vals[O_SAVE], "--save STATE")) != 0 ||
+		    (rc = seed_of(bin, "init", vals[O_SEED], &seed)) != 0)
+			return rc;
+		return cmd_init(p, bin, seed, vals[O_SAVE]);
+	}
+	GradOptions o = {
+		.load = vals[G_LOAD], .batch = vals[G_BATCH], .save_grad = vals[G_SAVE_GRAD],
+		.json = vals[G_JSON] != NULL,
+	};
+	if ((rc = need(bin, "grad", o.load, "--load STATE")) != 0 ||
+	    (rc = need(bin, "grad", o.batch, "--batch BATCH")) != 0 ||
+	    (rc = seed_of(bin, "grad", vals[G_SEED], &o.seed)) != 0)
+		return rc;
+	return cmd_grad(p, bin, &o);
+}
+
+int nas_main(const NasProgram *p, int argc, char **argv)
+{
+	const char *bin = argc > 0 && argv[0] ? argv[0] : "search";
+	const char *slash = strrchr(bin, '/');
+	if (slash && slash[1])
+		bin = slash + 1;
+	int rc = run(p, bin, argc, argv);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "%s: writing the output: %s\n", bin, strerror(errno));
+		rc = rc ? rc : 1;
+	}
+	return rc;
+}

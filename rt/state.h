@@ -1,0 +1,46 @@
+/* state.h - files laid out like a program's parameter block: states
+ * (every weight and alpha tensor of the program) and gradients (the same
+ * tensors, the same names, the same order).
+ *
+ * A block is nparams reals of the program's real_size (float or double),
+ * tensor after tensor at the offsets of the program's table.  Files store
+ * the tensors in table order, under the table's names, with metadata
+ * naming the spec, its config and the nasc version. */
+#ifndef NASC_STATE_H
+#define NASC_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nasrt.h"
+#include "safetensors.h"
+
+/* Element i of a block of reals of size real_size (4 or 8). */
+static inline double nas_real_get(const void *block, int real_size, int64_t i)
+{
+	return real_size == 8 ? ((const double *)block)[i] : ((const float *)block)[i];
+}
+
+/* "[16,1,3,3]" into buf; "[]" for a scalar. */
+void nas_format_shape(char *buf, size_t n, int rank, const int64_t *shape);
+
+/* The initial values of every tensor of p for seed, into params (nparams
+ * floats: initialization is float whatever the build's real).  Tensor i of
+ * the table draws from stream i of the seed. */
+void state_init(const NasProgram *p, uint64_t seed, float *params);
+
+/* Reads path as a state of p into params (nparams reals of p->real_size).
+ * The file must hold exactly the tensors of p's table, found by name, each
+ * F32 or F64 with the compiled shape and finite values.  Returns 0, or -1
+ * with "PATH: message" in err. */
+int state_load(const NasProgram *p, const char *path, void *params, char *err, size_t errlen);
+
+/* Writes block (nparams reals of real_size) to path: every tensor of the
+ * table under its name, in table order, as dt (ST_F32 or ST_F64), with
+ * metadata spec, config and nasc_version followed by the nkv pairs
+ * kv[0] = kv[1], kv[2] = kv[3], ...  Atomic.  Returns 0, or -1 with
+ * "PATH: message" in err. */
+int state_save(const NasProgram *p, const char *path, const void *block, int real_size,
+	       StDtype dt, const char *const *kv, int nkv, char *err, size_t errlen);
+
+#endif
