@@ -433,12 +433,13 @@ void emit_c(FILE *out, const Lowered *L, const EmitInfo *info)
 		     ", .classes = %" PRId64 ",\n"
 		     "\t.ntensors = %d,\n\t.tensors = tensors,\n\t.nparams = %" PRId64 ",\n"
 		     "\t.arena_bytes = %" PRId64 " * sizeof(real),\n"
+		     "\t.flops = %" PRId64 ",\n"
 		     "\t.grad = run_grad,\n\t.loss = run_loss,\n};\n\n"
 		     "int main(int argc, char **argv)\n{\n"
 		     "\t/* threads are the kernels' own: each matrix product runs on one */\n"
 		     "\topenblas_set_num_threads(1);\n"
 		     "\treturn nas_main(&nas_program, argc, argv);\n}\n",
 		L->batch, L->in_c, L->in_h, L->in_w, L->classes, L->ntensors, L->nparams,
-		L->p.arena_bytes);
+		L->p.arena_bytes, info->flops);
 	free(e.var_no);
 }

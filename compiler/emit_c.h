@@ -3,6 +3,7 @@
 #define NASC_EMIT_C_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "lower.h"
@@ -12,6 +13,7 @@ typedef struct EmitInfo {
 	const char *config;   /* its parameters */
 	const char *version;  /* of nasc */
 	bool f64;             /* double precision */
+	int64_t flops;        /* forward FLOPs per sample, for the runtime's reports */
 } EmitInfo;
 
 void emit_c(FILE *out, const Lowered *L, const EmitInfo *info);

@@ -60,6 +60,8 @@ typedef struct NasProgram {
 	const NasTensor *tensors; /* canonical order */
 	int64_t nparams;
 	int64_t arena_bytes;
+	int64_t flops;            /* of one sample's forward pass: 2 per multiply-add of
+				     the convs and linear layers (as `nasc info` counts) */
 	/* Training mode (batch statistics): loss, and its gradient with respect
 	 * to every parameter, written to run->grads. */
 	void (*grad)(NasRun *run);
