@@ -930,6 +930,8 @@ void ir_dump(FILE *out, const IrGraph *g)
 		for (int j = 0; j < n->shape.rank; j++)
 			fprintf(out, "%s%" PRId64, j ? "," : "", n->shape.d[j]);
 		fputc(']', out);
+		if (n->inlined)
+			fputs(" inline", out);
 		if (n->scope)
 			fprintf(out, "  # %s", n->scope);
 		fputc('\n', out);

@@ -65,6 +65,7 @@ typedef struct IrNode {
 	const char *name;       /* WEIGHT, ALPHA: the tensor's name in state files */
 	const char *scope;      /* where it came from, e.g. cells.3.edges.5.sep_conv_3x3 */
 	Loc loc;                /* the spec text it was expanded from */
+	bool inlined;           /* fuse.c: computed inside its one user's kernel */
 } IrNode;
 
 /* A value the program hands back to its caller, e.g. a gradient. */

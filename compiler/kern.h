@@ -36,6 +36,15 @@ int kb_acc(KB *kb, const char *name);
 /* Append the kernel, called on this value, to the entry. */
 void kb_finish(KB *kb, const char *what, LStmt *body);
 
+/* Value u (an input of the kernel's value, or of a value inlined into it)
+ * at flat index idx: a load of its buffer, or its expression when fusion
+ * inlined it. */
+LExpr *kb_value(KB *kb, int u, LExpr *idx);
+/* Input j at flat index idx, likewise. */
+LExpr *kb_read(KB *kb, int j, LExpr *idx);
+/* An elementwise value's expression at idx (kern_elem.c). */
+LExpr *kern_elem_expr(KB *kb, int v, LExpr *idx);
+
 /* The shape of input j, and of the value. */
 const IrShape *kb_ishape(const KB *kb, int j);
 

@@ -3,62 +3,87 @@
  * (concat, slices, shifts). */
 #include "kern.h"
 
-/* y[i] = f(inputs[i]) over the flat index, f built by the caller from the
- * loads it is given. */
-typedef LExpr *(*MapFn)(KB *kb, LExpr *const *x);
+#include <stdio.h>
+#include <stdlib.h>
 
-static void map(KB *kb, const char *what, MapFn f)
+/* The value of elementwise value v at flat index idx, as an expression:
+ * loads of its inputs' buffers, or, for inputs fusion inlined, their own
+ * expressions at the same index.  The slots belong to kernel kb. */
+LExpr *kern_elem_expr(KB *kb, int v, LExpr *idx)
 {
 	LProgram *P = kb->p;
-	int y = kb_out(kb);
-	int s[2];
-	int nin = kb->n->nin;
-	for (int j = 0; j < nin; j++)
-		s[j] = kb_in(kb, j);
-	int i = kb_var(kb, "i");
-	LExpr *x[2];
-	for (int j = 0; j < nin; j++)
-		x[j] = ir_numel(*kb_ishape(kb, j)) == 1 ? LD(s[j], I(0)) : LD(s[j], V(i));
-	kb_finish(kb, what, kb_flat_loop(kb, i, ir_numel(kb->n->shape), STORE(y, V(i), f(kb, x))));
+	const KernCtx *k = kb->k;
+	const IrNode *n = &k->g->node[v];
+	LExpr *x[2] = {NULL, NULL};
+	if (n->op != IR_ADD && n->op != IR_MIXED)
+		for (int j = 0; j < n->nin && j < 2; j++)
+			x[j] = ir_numel(k->g->node[n->in[j]].shape) == 1 && ir_numel(n->shape) > 1
+				       ? kb_value(kb, n->in[j], I(0))
+				       : kb_value(kb, n->in[j], idx);
+	switch (n->op) {
+	case IR_RELU:
+		return BIN(LO_MAX, x[0], R(0));
+	case IR_SCALE:
+		return RMUL(x[0], R(n->at.scale));
+	case IR_MUL:
+	case IR_SCALE_BY:
+		return RMUL(x[0], x[1]);
+	case IR_RSQRT:
+		return RDIV(R(1), lx_un(P, LO_SQRT, RADD(x[0], R(n->at.eps))));
+	case IR_RELU_MASK:
+		return lx_select(P, BIN(LO_GT, x[0], R(0)), x[1], R(0));
+	case IR_ADD: {
+		LExpr *e = NULL;
+		for (int j = 0; j < n->nin; j++) {
+			LExpr *t = kb_value(kb, n->in[j], idx);
+			e = e ? RADD(e, t) : t;
+		}
+		return e;
+	}
+	case IR_MIXED: {
+		/* sum_j w[row, col + j] o_j; the weights are a view of the softmax
+		 * starting at [row, col], so every edge shares one kernel; candidates
+		 * that are constant zeros (`none`) are left out */
+		const IrShape *ws = &k->g->node[n->in[0]].shape;
+		const LBuf *wb = &P->buf[k->vbuf[n->in[0]]];
+		int64_t first = (int64_t)n->at.row * ws->d[1] + n->at.col;
+		int wv = lp_buf(P, "mixture weights", wb->space, wb->offset + first, n->nin - 1, false);
+		int w = kb_buf(kb, wv, false);
+		LExpr *sum = NULL;
+		for (int j = 1; j < n->nin; j++) {
+			if (k->g->node[n->in[j]].op == IR_ZERO)
+				continue;
+			LExpr *t = RMUL(LD(w, I(j - 1)), kb_value(kb, n->in[j], idx));
+			sum = sum ? RADD(sum, t) : t;
+		}
+		return sum ? sum : R(0);
+	}
+	default:
+		fprintf(stderr, "nasc: internal error: %s is not elementwise\n", ir_prims[n->op].name);
+		abort();
+	}
 }
 
-static LExpr *f_relu(KB *kb, LExpr *const *x)
+/* y[i] = the value's expression, over the flat index. */
+static void map(KB *kb, const char *what)
 {
 	LProgram *P = kb->p;
-	return BIN(LO_MAX, x[0], R(0));
+	int y = kb_out(kb), i = kb_var(kb, "i");
+	LExpr *e = kern_elem_expr(kb, kb->k->v, V(i));
+	kb_finish(kb, what, kb_flat_loop(kb, i, ir_numel(kb->n->shape), STORE(y, V(i), e)));
 }
 
-static LExpr *f_scale(KB *kb, LExpr *const *x)
-{
-	LProgram *P = kb->p;
-	return RMUL(x[0], R(kb->n->at.scale));
-}
-
-static LExpr *f_mul(KB *kb, LExpr *const *x)
-{
-	LProgram *P = kb->p;
-	return RMUL(x[0], x[1]);
-}
-
-static LExpr *f_rsqrt(KB *kb, LExpr *const *x)
-{
-	LProgram *P = kb->p;
-	return RDIV(R(1), lx_un(P, LO_SQRT, RADD(x[0], R(kb->n->at.eps))));
-}
-
-static LExpr *f_relu_mask(KB *kb, LExpr *const *x)
-{
-	LProgram *P = kb->p;
-	return lx_select(P, BIN(LO_GT, x[0], R(0)), x[1], R(0));
-}
-
-/* y = sum of the inputs, in one pass; a sum of more inputs than a kernel
- * takes buffers is split into passes that add to y. */
+/* A sum of more inputs than a kernel takes buffers is split into passes
+ * that add to y (fusion inlines nothing into such a sum). */
 static void add(KB *kb)
 {
 	enum { CHUNK = 32 };
 	LProgram *P = kb->p;
 	const IrNode *n = kb->n;
+	if (n->nin <= CHUNK) {
+		map(kb, "add");
+		return;
+	}
 	for (int first = 0; first < n->nin; first += CHUNK) {
 		KB part;
 		kb_begin(&part, kb->k);
@@ -66,41 +91,12 @@ static void add(KB *kb)
 		int last = first + CHUNK < n->nin ? first + CHUNK : n->nin;
 		LExpr *e = NULL;
 		for (int j = first; j < last; j++) {
-			LExpr *t = LD(kb_in(&part, j), V(i));
+			LExpr *t = kb_value(&part, n->in[j], V(i));
 			e = e ? RADD(e, t) : t;
 		}
 		LStmt *st = first == 0 ? STORE(y, V(i), e) : ACCUM(y, V(i), e);
 		kb_finish(&part, "add", kb_flat_loop(&part, i, ir_numel(n->shape), st));
 	}
-}
-
-/* y = sum_j w[row, col + j] o_j.  The weights are a view of the softmax
- * starting at [row, col], so every edge shares one kernel; candidates that
- * are constant zeros (`none`) are left out. */
-static void mixed(KB *kb)
-{
-	LProgram *P = kb->p;
-	const KernCtx *k = kb->k;
-	const IrNode *n = kb->n;
-	const IrShape *ws = kb_ishape(kb, 0);
-	const LBuf *wb = &P->buf[k->vbuf[n->in[0]]];
-	int64_t first = (int64_t)n->at.row * ws->d[1] + n->at.col;
-	int wv = lp_buf(P, "mixture weights", wb->space, wb->offset + first, n->nin - 1, false);
-	int y = kb_out(kb), w = kb_buf(kb, wv, false);
-	int i = kb_var(kb, "i");
-	LStmt *lets = NULL;
-	LExpr *sum = NULL;
-	for (int j = 1; j < n->nin; j++) {
-		if (k->g->node[n->in[j]].op == IR_ZERO)
-			continue;
-		int o = kb_in(kb, j), wj = kb_rvar(kb, "w");
-		lets = SEQ(lets, LET(wj, LD(w, I(j - 1))));
-		LExpr *t = RMUL(V(wj), LD(o, V(i)));
-		sum = sum ? RADD(sum, t) : t;
-	}
-	if (!sum)
-		sum = R(0);
-	kb_finish(kb, "mixed", SEQ(lets, kb_flat_loop(kb, i, ir_numel(n->shape), STORE(y, V(i), sum))));
 }
 
 static void fill(KB *kb, double value)
@@ -232,28 +228,16 @@ bool kern_elem(KernCtx *k)
 	const IrShape *s = &kb.n->shape;
 	switch (kb.n->op) {
 	case IR_RELU:
-		map(&kb, "relu", f_relu);
-		return true;
 	case IR_SCALE:
-		map(&kb, "scale", f_scale);
-		return true;
 	case IR_MUL:
-		map(&kb, "mul", f_mul);
-		return true;
 	case IR_SCALE_BY:
-		map(&kb, "scale_by", f_mul);
-		return true;
 	case IR_RSQRT:
-		map(&kb, "rsqrt", f_rsqrt);
-		return true;
 	case IR_RELU_MASK:
-		map(&kb, "relu_mask", f_relu_mask);
+	case IR_MIXED:
+		map(&kb, ir_prims[kb.n->op].name);
 		return true;
 	case IR_ADD:
 		add(&kb);
-		return true;
-	case IR_MIXED:
-		mixed(&kb);
 		return true;
 	case IR_FILL:
 		fill(&kb, kb.n->at.scale);

@@ -52,18 +52,18 @@ static void channel_sum(KB *kb)
 {
 	LProgram *P = kb->p;
 	const IrShape *xs = kb_ishape(kb, 0);
-	int y = kb_out(kb), x = kb_in(kb, 0);
+	int y = kb_out(kb);
 	int c = kb_var(kb, "c"), n = kb_var(kb, "n"), i = kb_var(kb, "i"), acc = kb_acc(kb, "acc");
 	LStmt *body = SEQ(LET(acc, R(0)),
 			  sum_channel(kb, xs, n, i, 1, &acc,
-				      SET(acc, RADD(V(acc), LD(x, chan_index(P, xs, n, c, i))))),
+				      SET(acc, RADD(V(acc), kb_read(kb, 0, chan_index(P, xs, n, c, i))))),
 			  STORE(y, V(c), V(acc)));
 	kb_finish(kb, "channel_sum", per_channel(kb, xs, c, body));
 }
 
 /* Batch statistics of channel c: mean and 1/sqrt(var + eps), in double,
  * from one pass of sums; stored when `st` >= 0. */
-static LStmt *stats_pass(KB *kb, const IrShape *s, int x, int c, int mean, int rstd, int st)
+static LStmt *stats_pass(KB *kb, const IrShape *s, int c, int mean, int rstd, int st)
 {
 	LProgram *P = kb->p;
 	int n = kb_var(kb, "n"), i = kb_var(kb, "i");
@@ -71,7 +71,7 @@ static LStmt *stats_pass(KB *kb, const IrShape *s, int x, int c, int mean, int r
 	int64_t m = ir_numel(*s) / s->d[1];
 	int acc2[2] = {s1, s2};
 	LStmt *sums = sum_channel(kb, s, n, i, 2, acc2,
-				   SEQ(LET(xv, RADD(R(0), LD(x, chan_index(P, s, n, c, i)))),
+				   SEQ(LET(xv, RADD(R(0), kb_read(kb, 0, chan_index(P, s, n, c, i)))),
 				       SET(s1, RADD(V(s1), V(xv))),
 				       SET(s2, RADD(V(s2), RMUL(V(xv), V(xv))))));
 	LExpr *var = RSUB(RDIV(V(s2), R((double)m)), RMUL(V(mean), V(mean)));
@@ -82,9 +82,9 @@ static LStmt *stats_pass(KB *kb, const IrShape *s, int x, int c, int mean, int r
 		   st >= 0 ? STORE(st, ADD(V(c), I(s->d[1])), V(rstd)) : NULL);
 }
 
-/* mean and rstd of channel c: computed here, or read from the batch norm
- * that computed them. */
-static LStmt *get_stats(KB *kb, const IrShape *s, int x, int c, int mean, int rstd)
+/* mean and rstd of channel c of input 0: computed here, or read from the
+ * batch norm that computed them. */
+static LStmt *get_stats(KB *kb, const IrShape *s, int c, int mean, int rstd)
 {
 	LProgram *P = kb->p;
 	const KernCtx *k = kb->k;
@@ -95,14 +95,14 @@ static LStmt *get_stats(KB *kb, const IrShape *s, int x, int c, int mean, int rs
 		return SEQ(decl, SET(mean, RADD(R(0), LD(st, V(c)))),
 			   SET(rstd, RADD(R(0), LD(st, ADD(V(c), I(s->d[1]))))));
 	}
-	return SEQ(decl, stats_pass(kb, s, x, c, mean, rstd, sb >= 0 ? kb_buf(kb, sb, true) : -1));
+	return SEQ(decl, stats_pass(kb, s, c, mean, rstd, sb >= 0 ? kb_buf(kb, sb, true) : -1));
 }
 
 static void batch_norm(KB *kb)
 {
 	LProgram *P = kb->p;
 	const IrShape *s = &kb->n->shape;
-	int y = kb_out(kb), x = kb_in(kb, 0);
+	int y = kb_out(kb);
 	int gamma = kb->n->nin > 1 ? kb_in(kb, 1) : -1, beta = kb->n->nin > 2 ? kb_in(kb, 2) : -1;
 	int c = kb_var(kb, "c"), n = kb_var(kb, "n"), i = kb_var(kb, "i");
 	int mean = kb_acc(kb, "mean"), rstd = kb_acc(kb, "rstd");
@@ -112,8 +112,8 @@ static void batch_norm(KB *kb)
 	LExpr *shift = RMUL(V(mean), V(a));
 	shift = RSUB(beta >= 0 ? RADD(R(0), LD(beta, V(c))) : R(0), shift);
 	LExpr *at = chan_index(P, s, n, c, i);
-	LStmt *body = SEQ(get_stats(kb, s, x, c, mean, rstd), LET(a, scale), LET(b, shift),
-			  over_channel(kb, s, n, i, STORE(y, at, RADD(RMUL(LD(x, at), V(a)), V(b)))));
+	LStmt *body = SEQ(get_stats(kb, s, c, mean, rstd), LET(a, scale), LET(b, shift),
+			  over_channel(kb, s, n, i, STORE(y, at, RADD(RMUL(kb_read(kb, 0, at), V(a)), V(b)))));
 	kb_finish(kb, "batch_norm", per_channel(kb, s, c, body));
 }
 
@@ -122,7 +122,7 @@ static void bn_grad(KB *kb)
 {
 	LProgram *P = kb->p;
 	const IrShape *s = &kb->n->shape;
-	int y = kb_out(kb), x = kb_in(kb, 0), v = kb_in(kb, 1);
+	int y = kb_out(kb), x = kb_in(kb, 0);
 	int c = kb_var(kb, "c"), n = kb_var(kb, "n"), i = kb_var(kb, "i");
 	int n2 = kb_var(kb, "n"), i2 = kb_var(kb, "i");
 	int mean = kb_acc(kb, "mean"), rstd = kb_acc(kb, "rstd");
@@ -134,15 +134,15 @@ static void bn_grad(KB *kb)
 	 * out = r v - r mean(v) - r^3 (x - mean) mean(v (x - mean)) */
 	int acc2[2] = {sv, svx};
 	LStmt *sums = sum_channel(kb, s, n, i, 2, acc2,
-				   SEQ(LET(vv, LD(v, at)), SET(sv, RADD(V(sv), V(vv))),
+				   SEQ(LET(vv, kb_read(kb, 1, at)), SET(sv, RADD(V(sv), V(vv))),
 				       SET(svx, RADD(V(svx), RMUL(V(vv), RSUB(LD(x, at), V(mean)))))));
 	LExpr *ra = V(rstd);
 	LExpr *rb = RMUL(RMUL(RMUL(V(rstd), V(rstd)), V(rstd)), RDIV(V(svx), R((double)m)));
 	LExpr *rd = RSUB(RMUL(V(mean), V(b)), RMUL(V(rstd), RDIV(V(sv), R((double)m))));
 	LStmt *apply = over_channel(kb, s, n2, i2,
-				    STORE(y, at2, RADD(RSUB(RMUL(V(a), LD(v, at2)), RMUL(V(b), LD(x, at2))),
+				    STORE(y, at2, RADD(RSUB(RMUL(V(a), kb_read(kb, 1, at2)), RMUL(V(b), LD(x, at2))),
 						       V(d))));
-	LStmt *body = SEQ(get_stats(kb, s, x, c, mean, rstd), LET(sv, R(0)), LET(svx, R(0)), sums,
+	LStmt *body = SEQ(get_stats(kb, s, c, mean, rstd), LET(sv, R(0)), LET(svx, R(0)), sums,
 			  LET(a, ra), LET(b, rb), LET(d, rd), apply);
 	kb_finish(kb, "bn_grad", per_channel(kb, s, c, body));
 }
@@ -152,10 +152,10 @@ static void global_avg_pool(KB *kb)
 	LProgram *P = kb->p;
 	const IrShape *xs = kb_ishape(kb, 0);
 	int64_t hw = xs->d[2] * xs->d[3], planes = xs->d[0] * xs->d[1];
-	int y = kb_out(kb), x = kb_in(kb, 0);
+	int y = kb_out(kb);
 	int p = kb_var(kb, "p"), i = kb_var(kb, "i"), acc = kb_acc(kb, "acc");
-	LStmt *body = SEQ(LET(acc, R(0)),
-			  RFOR(i, I(0), I(hw), acc, SET(acc, RADD(V(acc), LD(x, ADD(MUL(V(p), I(hw)), V(i)))))),
+	LExpr *x = kb_read(kb, 0, ADD(MUL(V(p), I(hw)), V(i)));
+	LStmt *body = SEQ(LET(acc, R(0)), RFOR(i, I(0), I(hw), acc, SET(acc, RADD(V(acc), x))),
 			  STORE(y, V(p), RDIV(V(acc), R((double)hw))));
 	kb_finish(kb, "global_avg_pool", ir_numel(*xs) >= 8192 ? PFOR(p, I(0), I(planes), body)
 							       : FOR(p, I(0), I(planes), body));
@@ -164,12 +164,12 @@ static void global_avg_pool(KB *kb)
 static void dot(KB *kb)
 {
 	LProgram *P = kb->p;
-	int y = kb_out(kb), a = kb_in(kb, 0), b = kb_in(kb, 1);
+	int y = kb_out(kb);
 	int i = kb_var(kb, "i"), acc = kb_acc(kb, "acc");
 	kb_finish(kb, "dot",
 		  SEQ(LET(acc, R(0)),
 		      RFOR(i, I(0), I(ir_numel(*kb_ishape(kb, 0))), acc,
-			   SET(acc, RADD(V(acc), RMUL(LD(a, V(i)), LD(b, V(i)))))),
+			   SET(acc, RADD(V(acc), RMUL(kb_read(kb, 0, V(i)), kb_read(kb, 1, V(i)))))),
 		      STORE(y, I(0), V(acc))));
 }
 
@@ -278,20 +278,19 @@ static void mixed_dot(KB *kb)
 	int m = nd->nin - 1;
 	int64_t planes = xs->rank == 4 ? xs->d[0] * xs->d[1] : xs->d[0];
 	int64_t len = ir_numel(*xs) / planes;
-	int out = kb_out(kb), dy = kb_in(kb, 0), part = kb_buf(kb, k->scratch[k->v], true);
+	int out = kb_out(kb), part = kb_buf(kb, k->scratch[k->v], true);
 	int p = kb_var(kb, "p"), i = kb_var(kb, "i"), dv = kb_rvar(kb, "dy");
-	int acc[64], o[64], live[64], nlive = 0;
-	LStmt *init = NULL, *step = LET(dv, LD(dy, ADD(MUL(V(p), I(len)), V(i)))), *save = NULL;
+	int acc[64], live[64], nlive = 0;
+	LExpr *at = ADD(MUL(V(p), I(len)), V(i));
+	LStmt *init = NULL, *step = LET(dv, kb_read(kb, 0, at)), *save = NULL;
 	for (int j = 0; j < m; j++) {
 		bool zero = k->g->node[nd->in[1 + j]].op == IR_ZERO;
 		acc[j] = kb_acc(kb, "acc");
-		o[j] = zero ? -1 : kb_in(kb, 1 + j);
 		init = SEQ(init, LET(acc[j], R(0)));
-		if (!zero)
+		if (!zero) {
 			live[nlive++] = acc[j];
-		if (!zero)
-			step = SEQ(step, SET(acc[j], RADD(V(acc[j]),
-							  RMUL(V(dv), LD(o[j], ADD(MUL(V(p), I(len)), V(i)))))));
+			step = SEQ(step, SET(acc[j], RADD(V(acc[j]), RMUL(V(dv), kb_read(kb, 1 + j, at)))));
+		}
 		save = SEQ(save, STORE(part, ADD(MUL(V(p), I(m)), I(j)), V(acc[j])));
 	}
 	LStmt *partials = SEQ(init, ls_rfor(P, i, I(0), I(len), step, nlive, live), save);

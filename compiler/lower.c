@@ -139,10 +139,20 @@ void lower(const IrGraph *g, Lowered *L, Arena *a)
 	 * loss, the logits and the outputs to the end */
 	int end = g->n;
 	int *last = xcalloc((size_t)g->n, sizeof *last);
+	/* an inlined value is read where its user's kernel runs, and so are
+	 * its inputs */
+	int *at = xcalloc((size_t)g->n, sizeof *at), *user = xcalloc((size_t)g->n, sizeof *user);
+	for (int v = 0; v < g->n; v++)
+		for (int j = 0; j < g->node[v].nin; j++)
+			user[g->node[v].in[j]] = v; /* an inlined value has one */
+	for (int v = g->n - 1; v >= 0; v--)
+		at[v] = g->node[v].inlined ? at[user[v]] : v;
 	for (int v = 0; v < g->n; v++) {
 		last[v] = v;
-		for (int j = 0; j < g->node[v].nin; j++)
-			last[g->node[v].in[j]] = v;
+		for (int j = 0; j < g->node[v].nin; j++) {
+			int u = g->node[v].in[j];
+			last[u] = at[v] > last[u] ? at[v] : last[u];
+		}
 	}
 	last[g->loss] = last[g->logits] = end;
 	for (int i = 0; i < g->nout; i++)
@@ -169,7 +179,7 @@ void lower(const IrGraph *g, Lowered *L, Arena *a)
 	for (int v = 0; v < g->n; v++) {
 		const IrNode *n = &g->node[v];
 		bool leaf = n->op == IR_WEIGHT || n->op == IR_ALPHA || n->op == IR_INPUT ||
-			    n->op == IR_LABELS;
+			    n->op == IR_LABELS || n->inlined;
 		items[v] = (PlanItem){.size = leaf ? 0 : ir_numel(n->shape), .first = v, .last = last[v]};
 		if (n->op == IR_BATCH_NORM && first_bn[n->in[0]] == v)
 			items[g->n + v] = (PlanItem){.size = 2 * n->shape.d[1], .first = v,
@@ -198,7 +208,7 @@ void lower(const IrGraph *g, Lowered *L, Arena *a)
 			vbuf[v] = lp_buf(&L->p, "y", LS_Y, 0, cnt, true);
 			break;
 		default:
-			vbuf[v] = lp_buf(&L->p, what, LS_ARENA, items[v].offset, cnt, false);
+			vbuf[v] = n->inlined ? -1 : lp_buf(&L->p, what, LS_ARENA, items[v].offset, cnt, false);
 			break;
 		}
 		sbuf[v] = scratch[v] = -1;
@@ -217,7 +227,7 @@ void lower(const IrGraph *g, Lowered *L, Arena *a)
 
 	char *cone = forward_cone(g);
 	for (int v = 0; v < g->n; v++) {
-		if (g->node[v].nin == 0 && g->node[v].op != IR_FILL)
+		if ((g->node[v].nin == 0 && g->node[v].op != IR_FILL) || g->node[v].inlined)
 			continue;
 		emit_value(L, &L->grad, g, vbuf, stats, stats_of, scratch, v);
 		if (cone[v])
@@ -235,6 +245,8 @@ void lower(const IrGraph *g, Lowered *L, Arena *a)
 		emit_copy(L, &L->grad, dst, vbuf[g->out[i].v], cnt, name);
 	}
 	free(cone);
+	free(at);
+	free(user);
 	free(last);
 	free(first_bn);
 	free(stats_of);
@@ -269,6 +281,18 @@ int kb_in(KB *kb, int j)
 int kb_out(KB *kb)
 {
 	return kb_buf(kb, kb->k->vbuf[kb->k->v], true);
+}
+
+LExpr *kb_value(KB *kb, int u, LExpr *idx)
+{
+	if (kb->k->g->node[u].inlined)
+		return kern_elem_expr(kb, u, idx);
+	return lx_load(kb->p, kb_buf(kb, kb->k->vbuf[u], false), idx);
+}
+
+LExpr *kb_read(KB *kb, int j, LExpr *idx)
+{
+	return kb_value(kb, kb->n->in[j], idx);
 }
 
 int kb_var(KB *kb, const char *name)

@@ -14,4 +14,16 @@ void pass_dce(IrGraph *g);
  * is a fresh sample. */
 void pass_cse(IrGraph *g);
 
+/* fuse.c: mark the elementwise values (relu, scale, mul, add, mixed, ...)
+ * that have one user which reads each of their elements a bounded number
+ * of times: they get no buffer and no kernel, their expression is computed
+ * inside the user's loops.  A mixed edge's weighted sum goes straight into
+ * the sum of its node this way, and the cotangents a mixed edge hands its
+ * candidates are read scaled where they are used. */
+void pass_fuse(IrGraph *g);
+/* Whether value v's kernel may read input j inline (see pass_fuse). */
+bool fuse_reads_inline(const IrGraph *g, int v, int j);
+/* Whether op's value can be computed inline at a flat index. */
+bool fuse_is_elementwise(IrOp op);
+
 #endif

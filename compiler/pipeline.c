@@ -15,6 +15,7 @@ const Pass pipeline_passes[] = {
 	{"ad", "the gradient program appended to the forward pass", run_ad},
 	{"cse", "values computed twice merged", pass_cse},
 	{"dce", "values nothing needs dropped", pass_dce},
+	{"fuse", "elementwise values marked to compute inside their user's loops", pass_fuse},
 };
 const int pipeline_npasses = (int)(sizeof pipeline_passes / sizeof pipeline_passes[0]);
 

@@ -1,0 +1,119 @@
+/* fuse.c - fusion of elementwise chains (see passes.h).
+ *
+ * The decision is a marking: the value keeps its place in the graph, and
+ * lowering builds its expression inside its user's loops instead of giving
+ * it a buffer and a kernel of its own.  That saves a pass over memory and
+ * the buffer; it costs recomputation, so only users that read each element
+ * a bounded number of times take inline inputs, and only values with one
+ * user are inlined. */
+#include "passes.h"
+
+#include <stdlib.h>
+
+/* Most buffers an inlined expression may read, and a kernel with its
+ * inline inputs; a kernel takes at most LK_MAX_SLOTS (64). */
+enum { MAX_LEAVES = 24, MAX_KERNEL_LEAVES = 56 };
+
+bool fuse_is_elementwise(IrOp op)
+{
+	switch (op) {
+	case IR_RELU:
+	case IR_SCALE:
+	case IR_MUL:
+	case IR_SCALE_BY:
+	case IR_RSQRT:
+	case IR_RELU_MASK:
+	case IR_ADD:
+	case IR_MIXED:
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool fuse_reads_inline(const IrGraph *g, int v, int j)
+{
+	const IrNode *n = &g->node[v];
+	switch (n->op) {
+	case IR_RELU:
+	case IR_SCALE:
+	case IR_MUL:
+	case IR_RSQRT:
+	case IR_RELU_MASK:
+	case IR_ADD:
+	case IR_CHANNEL_SUM:
+	case IR_GLOBAL_AVG_POOL:
+	case IR_DOT:
+		return true;
+	case IR_SCALE_BY:
+		return j == 0;
+	case IR_MIXED:
+		return j > 0; /* the candidates, not the weights */
+	case IR_MIXED_DOT:
+		return true;
+	case IR_BATCH_NORM:
+		return j == 0;
+	case IR_BN_GRAD:
+		return j == 1;
+	default:
+		return false;
+	}
+}
+
+void pass_fuse(IrGraph *g)
+{
+	int n = g->n > 0 ? g->n : 1;
+	int *users = calloc((size_t)n, sizeof *users), *user = calloc((size_t)n, sizeof *user);
+	int *slot = calloc((size_t)n, sizeof *slot), *leaves = calloc((size_t)n, sizeof *leaves);
+	if (!users || !user || !slot || !leaves) {
+		fputs("nasc: out of memory\n", stderr);
+		exit(1);
+	}
+	for (int v = 0; v < g->n; v++)
+		for (int j = 0; j < g->node[v].nin; j++) {
+			int u = g->node[v].in[j];
+			users[u]++;
+			user[u] = v;
+			slot[u] = j;
+		}
+	/* the program's results keep their buffers */
+	if (g->loss >= 0)
+		users[g->loss] += 2;
+	if (g->logits >= 0)
+		users[g->logits] += 2;
+	for (int i = 0; i < g->nout; i++)
+		users[g->out[i].v] += 2;
+	for (int v = 0; v < g->n; v++) {
+		IrNode *nd = &g->node[v];
+		nd->inlined = false;
+		leaves[v] = 1;
+		/* a kernel reading too many buffers through its inline inputs
+		 * gives the largest of them buffers of their own */
+		for (;;) {
+			int total = 0, big = -1;
+			for (int j = 0; j < nd->nin; j++) {
+				int u = nd->in[j];
+				total += g->node[u].inlined ? leaves[u] : 1;
+				if (g->node[u].inlined && (big < 0 || leaves[u] > leaves[big]))
+					big = u;
+			}
+			if (total <= MAX_KERNEL_LEAVES || big < 0)
+				break;
+			g->node[big].inlined = false;
+		}
+		if (!fuse_is_elementwise(nd->op))
+			continue;
+		/* the buffers its expression reads, inputs inlined before it included */
+		int l = nd->op == IR_MIXED ? 1 : 0;
+		for (int j = 0; j < nd->nin; j++)
+			if (!(nd->op == IR_MIXED && j == 0))
+				l += g->node[nd->in[j]].inlined ? leaves[nd->in[j]] : 1;
+		leaves[v] = l;
+		if (users[v] == 1 && l <= MAX_LEAVES && fuse_reads_inline(g, user[v], slot[v]))
+			nd->inlined = true;
+	}
+	free(users);
+	free(user);
+	free(slot);
+	free(leaves);
+}
