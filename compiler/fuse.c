@@ -69,20 +69,32 @@ void pass_fuse(IrGraph *g)
 		fputs("nasc: out of memory\n", stderr);
 		exit(1);
 	}
+	/* a `none` candidate's zeros are never read by the mixed sums and
+	 * alpha gradients, which leave them out: they need no buffer */
+	char *only_mixed = calloc((size_t)n, 1);
+	if (!only_mixed) {
+		fputs("nasc: out of memory\n", stderr);
+		exit(1);
+	}
+	for (int v = 0; v < g->n; v++)
+		only_mixed[v] = g->node[v].op == IR_ZERO;
 	for (int v = 0; v < g->n; v++)
 		for (int j = 0; j < g->node[v].nin; j++) {
 			int u = g->node[v].in[j];
 			users[u]++;
 			user[u] = v;
 			slot[u] = j;
+			bool skips = (g->node[v].op == IR_MIXED || g->node[v].op == IR_MIXED_DOT) && j > 0;
+			if (!skips)
+				only_mixed[u] = 0;
 		}
 	/* the program's results keep their buffers */
 	if (g->loss >= 0)
-		users[g->loss] += 2;
+		users[g->loss] += 2, only_mixed[g->loss] = 0;
 	if (g->logits >= 0)
-		users[g->logits] += 2;
+		users[g->logits] += 2, only_mixed[g->logits] = 0;
 	for (int i = 0; i < g->nout; i++)
-		users[g->out[i].v] += 2;
+		users[g->out[i].v] += 2, only_mixed[g->out[i].v] = 0;
 	for (int v = 0; v < g->n; v++) {
 		IrNode *nd = &g->node[v];
 		nd->inlined = false;
@@ -101,6 +113,10 @@ void pass_fuse(IrGraph *g)
 				break;
 			g->node[big].inlined = false;
 		}
+		if (only_mixed[v]) {
+			nd->inlined = true;
+			continue;
+		}
 		if (!fuse_is_elementwise(nd->op))
 			continue;
 		/* the buffers its expression reads, inputs inlined before it included */
@@ -112,6 +128,7 @@ void pass_fuse(IrGraph *g)
 		if (users[v] == 1 && l <= MAX_LEAVES && fuse_reads_inline(g, user[v], slot[v]))
 			nd->inlined = true;
 	}
+	free(only_mixed);
 	free(users);
 	free(user);
 	free(slot);

@@ -15,12 +15,14 @@ LExpr *kern_elem_expr(KB *kb, int v, LExpr *idx)
 	const KernCtx *k = kb->k;
 	const IrNode *n = &k->g->node[v];
 	LExpr *x[2] = {NULL, NULL};
-	if (n->op != IR_ADD && n->op != IR_MIXED)
+	if (n->op != IR_ADD && n->op != IR_MIXED && n->op != IR_ZERO)
 		for (int j = 0; j < n->nin && j < 2; j++)
 			x[j] = ir_numel(k->g->node[n->in[j]].shape) == 1 && ir_numel(n->shape) > 1
 				       ? kb_value(kb, n->in[j], I(0))
 				       : kb_value(kb, n->in[j], idx);
 	switch (n->op) {
+	case IR_ZERO:
+		return R(0);
 	case IR_RELU:
 		return BIN(LO_MAX, x[0], R(0));
 	case IR_SCALE:

@@ -149,6 +149,9 @@ void lower(const IrGraph *g, Lowered *L, Arena *a)
 		at[v] = g->node[v].inlined ? at[user[v]] : v;
 	for (int v = 0; v < g->n; v++) {
 		last[v] = v;
+		/* zero and noise take only their input's shape */
+		if (g->node[v].op == IR_ZERO || g->node[v].op == IR_NOISE)
+			continue;
 		for (int j = 0; j < g->node[v].nin; j++) {
 			int u = g->node[v].in[j];
 			last[u] = at[v] > last[u] ? at[v] : last[u];
@@ -315,12 +318,26 @@ const IrShape *kb_ishape(const KB *kb, int j)
 	return &kb->k->g->node[kb->n->in[j]].shape;
 }
 
+/* A C identifier stem for a kernel: the last part of its scope (the
+ * candidate, preprocess0, stem, head) and what it computes. */
+static const char *kernel_stem(Arena *a, const char *scope, const char *what)
+{
+	const char *last = scope ? strrchr(scope, '.') : NULL;
+	last = last ? last + 1 : scope ? scope : "";
+	char *s = arena_printf(a, "%s%s%s", last, *last ? "_" : "", what);
+	for (char *c = s; *c; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')))
+			*c = '_';
+	return s;
+}
+
 void kb_finish(KB *kb, const char *what, LStmt *body)
 {
 	const char *scope = kb->n->scope ? kb->n->scope : "";
 	const char *origin = arena_printf(kb->p->arena, "%%%d %s%s%s", kb->k->v,
 					  ir_prims[kb->n->op].name, *scope ? "  " : "", scope);
-	lp_call(kb->p, kb->k->entry, &kb->b, body, what, origin);
+	lp_call(kb->p, kb->k->entry, &kb->b, body, kernel_stem(kb->p->arena, kb->n->scope, what),
+		origin);
 }
 
 LStmt *kb_flat_loop(KB *kb, int var, int64_t n, LStmt *body)
