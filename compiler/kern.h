@@ -78,6 +78,22 @@ LStmt *kb_flat_loop(KB *kb, int var, int64_t n, LStmt *body);
 #define SET(x, a) ls_set(P, (x), (a))
 #define IF(c, t, e) ls_if(P, (c), (t), (e))
 
+/* The geometry of a sliding window: a conv (or pool) from x to y. */
+typedef struct Geo {
+	IrShape x, y;       /* the forward op's input and output */
+	IrAttr a;
+	int64_t cig, cog;   /* channels per group, in and out */
+} Geo;
+
+/* For each tap (i, j) of g's window: f(i, j, ho range, wo range), the taps a
+ * loop (one copy of the body serves every tap). */
+typedef LStmt *(*TapFn)(KB *kb, const Geo *g, LExpr *i, LExpr *j, LExpr *h0, LExpr *h1,
+			LExpr *w0, LExpr *w1, void *ctx);
+LStmt *kb_each_tap(KB *kb, const Geo *g, TapFn f, void *ctx);
+/* The input row (column) that output row ho (column wo) reads at tap i (j). */
+LExpr *kb_in_row(LProgram *P, const Geo *g, int ho, LExpr *i);
+LExpr *kb_in_col(LProgram *P, const Geo *g, int wo, LExpr *j);
+
 /* [n,c,h,w] index into a shape, as an expression. */
 LExpr *kb_at4(LProgram *P, const IrShape *s, LExpr *n, LExpr *c, LExpr *h, LExpr *w);
 

@@ -14,13 +14,6 @@ static bool is_pointwise(const IrAttr *a)
 	return a->kh == 1 && a->kw == 1 && a->stride == 1 && a->pad == 0 && a->groups == 1;
 }
 
-/* Geometry of the conv behind a conv2d, conv2d_bwd_data or _bwd_filter. */
-typedef struct Geo {
-	IrShape x, y;       /* the forward op's input and output */
-	IrAttr a;
-	int64_t cig, cog;   /* channels per group, in and out */
-} Geo;
-
 static Geo geometry(const KB *kb)
 {
 	Geo g = {.a = kb->n->at};
@@ -43,57 +36,6 @@ static Geo geometry(const KB *kb)
 	return g;
 }
 
-/* For each tap (i, j): body(i, j, ho range, wo range).  The taps are a
- * loop, not unrolled: the ranges are computed from the tap, so one copy of
- * the body serves every tap. */
-typedef LStmt *(*TapFn)(KB *kb, const Geo *g, LExpr *i, LExpr *j, LExpr *h0, LExpr *h1,
-			LExpr *w0, LExpr *w1, void *ctx);
-
-/* Output positions o in [0, out) whose input o*s - pad + t*d lies in
- * [0, in), for the tap t: [lo, hi), as expressions on nonnegative ints. */
-static void tap_range(KB *kb, int64_t in, int64_t out, const IrAttr *a, int t, int lo, int hi,
-		      LStmt **lets)
-{
-	LProgram *P = kb->p;
-	int64_t s = a->stride;
-	LExpr *td = MUL(V(t), I(a->dilation));
-	LExpr *before = SUB(I(a->pad), td);        /* pad - t d: rows to skip, when positive */
-	LExpr *room = SUB(I(in - 1 + a->pad), td); /* the last output's input, unscaled */
-	LExpr *l, *h;
-	if (s == 1) {
-		l = IMAX(before, I(0));
-		h = IMIN(I(out), IMAX(ADD(room, I(1)), I(0)));
-	} else {
-		l = DIVI(ADD(IMAX(before, I(0)), I(s - 1)), s);
-		h = IMIN(I(out), lx_select(P, BIN(LO_GE, room, I(0)), ADD(DIVI(room, s), I(1)), I(0)));
-	}
-	*lets = SEQ(*lets, LET(lo, l), LET(hi, IMAX(h, V(lo))));
-}
-
-static LStmt *each_tap(KB *kb, const Geo *g, TapFn f, void *ctx)
-{
-	LProgram *P = kb->p;
-	int i = kb_var(kb, "i"), j = kb_var(kb, "j");
-	int h0 = kb_var(kb, "h0"), h1 = kb_var(kb, "h1"), w0 = kb_var(kb, "w0"), w1 = kb_var(kb, "w1");
-	LStmt *rows = NULL, *cols = NULL;
-	tap_range(kb, g->x.d[2], g->y.d[2], &g->a, i, h0, h1, &rows);
-	tap_range(kb, g->x.d[3], g->y.d[3], &g->a, j, w0, w1, &cols);
-	return FOR(i, I(0), I(g->a.kh),
-		   SEQ(rows, FOR(j, I(0), I(g->a.kw),
-				 SEQ(cols, f(kb, g, V(i), V(j), V(h0), V(h1), V(w0), V(w1), ctx)))));
-}
-
-/* The input position of output (ho, wo) under tap (i, j). */
-static LExpr *in_row(LProgram *P, const Geo *g, int ho, LExpr *i)
-{
-	return ADD(MUL(V(ho), I(g->a.stride)), SUB(MUL(i, I(g->a.dilation)), I(g->a.pad)));
-}
-
-static LExpr *in_col(LProgram *P, const Geo *g, int wo, LExpr *j)
-{
-	return ADD(MUL(V(wo), I(g->a.stride)), SUB(MUL(j, I(g->a.dilation)), I(g->a.pad)));
-}
-
 /* ---- forward ------------------------------------------------------------ */
 
 /* One tap of a conv as a multiply-add over the rows and columns where it
@@ -113,7 +55,7 @@ static LStmt *mac_tap(KB *kb, const Geo *g, LExpr *i, LExpr *j, LExpr *h0, LExpr
 	int wv = kb_rvar(kb, "w"), ho = kb_var(kb, "ho"), wo = kb_var(kb, "wo");
 	IrShape ws = ir_shape4(g->y.d[1], g->cig, g->a.kh, g->a.kw);
 	LExpr *yi = kb_at4(P, &g->y, V(c->n), V(c->co), V(ho), V(wo));
-	LExpr *xi = kb_at4(P, &g->x, V(c->n), V(c->xc), in_row(P, g, ho, i), in_col(P, g, wo, j));
+	LExpr *xi = kb_at4(P, &g->x, V(c->n), V(c->xc), kb_in_row(P, g, ho, i), kb_in_col(P, g, wo, j));
 	LExpr *oi = c->into_x ? xi : yi, *ii = c->into_x ? yi : xi;
 	return SEQ(LET(wv, LD(c->w, kb_at4(P, &ws, V(c->co), V(c->ci), i, j))),
 		   FOR(ho, h0, h1, FOR(wo, w0, w1, ACCUM(c->out, oi, RMUL(V(wv), LD(c->in, ii))))));
@@ -147,7 +89,7 @@ static LStmt *fwd_channel(KB *kb, const Geo *g, void *vctx)
 	in.xc = xc;
 	return SEQ(FOR(p, I(0), I(hw), STORE(c->out, ADD(base, V(p)), init)),
 		   FOR(ci, I(0), I(g->cig),
-		       SEQ(LET(xc, ADD(V(xg), V(ci))), each_tap(kb, g, mac_tap, &in))));
+		       SEQ(LET(xc, ADD(V(xg), V(ci))), kb_each_tap(kb, g, mac_tap, &in))));
 }
 
 static void conv_direct(KB *kb)
@@ -248,7 +190,7 @@ static void bwd_data_direct(KB *kb)
 			    FOR(p, I(0), I(hw), STORE(c.out, ADD(plane, V(p)), R(0))),
 			    FOR(col, I(0), I(g.cog),
 				SEQ(LET(c.co, ADD(MUL(V(gr), I(g.cog)), V(col))),
-				    each_tap(kb, &g, mac_tap, &c))));
+				    kb_each_tap(kb, &g, mac_tap, &c))));
 	LStmt *body = FOR(gr, I(0), I(g.a.groups), FOR(c.ci, I(0), I(g.cig), per_in));
 	kb_finish(kb, g.cig == 1 && g.cog == 1 ? "depthwise_conv_bwd_data" : "conv_bwd_data",
 		  PFOR(c.n, I(0), I(g.x.d[0]), body));
@@ -256,7 +198,7 @@ static void bwd_data_direct(KB *kb)
 
 typedef struct FilterCtx {
 	int dw, x, dy;
-	int co, ci, xc, acc;
+	int co, ci, xc, acc, row;
 } FilterCtx;
 
 /* dw[co, ci, i, j] = sum over n, ho, wo of dy[n, co, ho, wo] x[n, xc, in(ho), in(wo)] */
@@ -268,15 +210,22 @@ static LStmt *filter_tap(KB *kb, const Geo *g, LExpr *i, LExpr *j, LExpr *h0, LE
 	int n = kb_var(kb, "n"), ho = kb_var(kb, "ho"), wo = kb_var(kb, "wo");
 	IrShape ws = ir_shape4(g->y.d[1], g->cig, g->a.kh, g->a.kw);
 	LExpr *yi = kb_at4(P, &g->y, V(n), V(c->co), V(ho), V(wo));
-	LExpr *xi = kb_at4(P, &g->x, V(n), V(c->xc), in_row(P, g, ho, i), in_col(P, g, wo, j));
+	LExpr *xi = kb_at4(P, &g->x, V(n), V(c->xc), kb_in_row(P, g, ho, i), kb_in_col(P, g, wo, j));
 	return SEQ(SET(c->acc, R(0)),
 		   FOR(n, I(0), I(g->x.d[0]),
 		       FOR(ho, h0, h1,
-			   RFOR(wo, w0, w1, c->acc,
-				SET(c->acc, RADD(V(c->acc), RMUL(LD(c->dy, yi), LD(c->x, xi))))))),
+			   SEQ(LET(c->row, R(0)),
+			       RFOR(wo, w0, w1, c->row,
+				    SET(c->row, RADD(V(c->row), RMUL(LD(c->dy, yi), LD(c->x, xi))))),
+			       SET(c->acc, RADD(V(c->acc), V(c->row)))))),
 		   STORE(c->dw, kb_at4(P, &ws, V(c->co), V(c->ci), i, j), V(c->acc)));
 }
 
+/* Per output channel (one thread each), per tap: the sum over samples and
+ * rows in double of each row's sum in vector lanes.  The gradient of a
+ * conv in front of a batch norm is a sum that nearly cancels, so it needs
+ * the double; one channel's planes of every sample stay in the L2 cache
+ * across its taps. */
 static void bwd_filter_direct(KB *kb)
 {
 	LProgram *P = kb->p;
@@ -286,6 +235,7 @@ static void bwd_filter_direct(KB *kb)
 	c.ci = kb_var(kb, "ci");
 	c.xc = kb_var(kb, "xc");
 	c.acc = kb_acc(kb, "acc");
+	c.row = kb_rvar(kb, "row");
 	int64_t ntaps = (int64_t)g.a.kh * g.a.kw;
 	/* taps that never land inside the input keep a zero */
 	int z = kb_var(kb, "z");
@@ -295,7 +245,7 @@ static void bwd_filter_direct(KB *kb)
 	LStmt *body = SEQ(zero, LET(c.acc, R(0)),
 			  FOR(c.ci, I(0), I(g.cig),
 			      SEQ(LET(c.xc, ADD(MUL(group, I(g.cig)), V(c.ci))),
-				  each_tap(kb, &g, filter_tap, &c))));
+				  kb_each_tap(kb, &g, filter_tap, &c))));
 	kb_finish(kb, g.cig == 1 && g.cog == 1 ? "depthwise_conv_bwd_filter" : "conv_bwd_filter",
 		  PFOR(c.co, I(0), I(g.y.d[1]), body));
 }

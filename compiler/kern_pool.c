@@ -1,21 +1,162 @@
 /* kern_pool.c - max and average pooling and their gradients.
  *
- * Loops over the [n, c] planes (one thread each); a window is clipped to
- * the image, so padding never wins a max and is counted in an average only
- * with count_pad.  Ties go to the first maximum in row-major order, which
- * the max-pool gradient and the tangent's select share. */
+ * Each [n, c] plane is one thread's.  Like the convs, the pools loop over
+ * the taps of their window, and for each tap over the output rows and
+ * columns where it lands inside the image (kb_each_tap): padding never
+ * enters a max, and counts in an average only with count_pad.  Ties go to
+ * the first maximum in row-major window order: the max-pool gradient hands
+ * each output's gradient to the first tap equal to the output, taps in
+ * that order. */
 #include "kern.h"
 
+/* The pool as the geometry of a one-channel-per-group window. */
+static Geo pool_geo(const IrShape *x, const IrShape *y, const IrAttr *a)
+{
+	Geo g = {.x = *x, .y = *y, .a = *a, .cig = 1, .cog = 1};
+	g.a.dilation = 1;
+	g.a.groups = (int)x->d[1];
+	return g;
+}
+
+typedef struct PoolCtx {
+	int q;           /* the plane */
+	int out, in;     /* slots */
+	int y, rem;      /* max_pool_bwd: the pool's output, what is left of dy */
+	IrOp op;
+	bool count_pad;
+} PoolCtx;
+
+/* Plane q's element at row r, column c of a tensor of shape s. */
+static LExpr *at(LProgram *P, const IrShape *s, int q, LExpr *r, LExpr *c)
+{
+	return ADD(MUL(ADD(MUL(V(q), I(s->d[2])), r), I(s->d[3])), c);
+}
+
+/* The divisor of output (ho, wo)'s average: the window, or the part of it
+ * inside the image. */
+static LExpr *divisor(KB *kb, const Geo *g, int ho, int wo)
+{
+	LProgram *P = kb->p;
+	const IrAttr *a = &g->a;
+	if (a->count_pad)
+		return R((double)a->kh * a->kw);
+	LExpr *r0 = SUB(MUL(V(ho), I(a->stride)), I(a->pad));
+	LExpr *c0 = SUB(MUL(V(wo), I(a->stride)), I(a->pad));
+	LExpr *rows = SUB(IMIN(ADD(r0, I(a->kh)), I(g->x.d[2])), IMAX(r0, I(0)));
+	LExpr *cols = SUB(IMIN(ADD(c0, I(a->kw)), I(g->x.d[3])), IMAX(c0, I(0)));
+	return lx_un(P, LO_TO_REAL, MUL(rows, cols));
+}
+
+static LStmt *pool_tap(KB *kb, const Geo *g, LExpr *i, LExpr *j, LExpr *h0, LExpr *h1, LExpr *w0,
+		       LExpr *w1, void *vctx)
+{
+	LProgram *P = kb->p;
+	PoolCtx *c = vctx;
+	int ho = kb_var(kb, "ho"), wo = kb_var(kb, "wo");
+	LExpr *o = at(P, &g->y, c->q, V(ho), V(wo));
+	LExpr *x = at(P, &g->x, c->q, kb_in_row(P, g, ho, i), kb_in_col(P, g, wo, j));
+	LStmt *s;
+	switch (c->op) {
+	case IR_MAX_POOL:
+		s = STORE(c->out, o, BIN(LO_MAX, LD(c->out, o), LD(c->in, x)));
+		break;
+	case IR_AVG_POOL:
+		s = ACCUM(c->out, o, LD(c->in, x));
+		break;
+	case IR_AVG_POOL_BWD:
+		s = ACCUM(c->out, x, RDIV(LD(c->in, o), divisor(kb, g, ho, wo)));
+		break;
+	default: { /* max_pool_bwd: the first tap equal to the max takes what is left */
+		int take = kb_var(kb, "take");
+		LExpr *t = BIN(LO_EQ, LD(c->in, x), LD(c->y, o));
+		s = SEQ(LET(take, lx_select(P, t, I(1), I(0))),
+			ACCUM(c->out, x, lx_select(P, BIN(LO_NE, V(take), I(0)), LD(c->rem, o), R(0))),
+			STORE(c->rem, o, lx_select(P, BIN(LO_NE, V(take), I(0)), R(0), LD(c->rem, o))));
+		break;
+	}
+	}
+	return FOR(ho, h0, h1, FOR(wo, w0, w1, s));
+}
+
+/* Set plane q of buf (shape s) to value, or to src's plane. */
+static LStmt *plane_fill(KB *kb, int buf, const IrShape *s, int q, LExpr *value, int src)
+{
+	LProgram *P = kb->p;
+	int64_t hw = s->d[2] * s->d[3];
+	int p = kb_var(kb, "p");
+	LExpr *idx = ADD(MUL(V(q), I(hw)), V(p));
+	return FOR(p, I(0), I(hw), STORE(buf, idx, src >= 0 ? LD(src, idx) : value));
+}
+
+static LStmt *per_plane(KB *kb, const IrShape *x, int q, LStmt *body)
+{
+	LProgram *P = kb->p;
+	int64_t planes = x->d[0] * x->d[1];
+	if (ir_numel(*x) >= 8192)
+		return PFOR(q, I(0), I(planes), body);
+	return FOR(q, I(0), I(planes), body);
+}
+
+static void pool_forward(KB *kb)
+{
+	LProgram *P = kb->p;
+	const IrShape *xs = kb_ishape(kb, 0), *ys = &kb->n->shape;
+	Geo g = pool_geo(xs, ys, &kb->n->at);
+	bool is_max = kb->n->op == IR_MAX_POOL;
+	PoolCtx c = {.q = kb_var(kb, "q"), .out = kb_out(kb), .in = kb_in(kb, 0), .op = kb->n->op};
+	LStmt *body = SEQ(plane_fill(kb, c.out, ys, c.q, R(is_max ? -1.0 / 0.0 : 0), -1),
+			  kb_each_tap(kb, &g, pool_tap, &c));
+	if (!is_max) {
+		int ho = kb_var(kb, "ho"), wo = kb_var(kb, "wo");
+		LExpr *o = at(P, ys, c.q, V(ho), V(wo));
+		body = SEQ(body, FOR(ho, I(0), I(ys->d[2]),
+				     FOR(wo, I(0), I(ys->d[3]),
+					 STORE(c.out, o, RDIV(LD(c.out, o), divisor(kb, &g, ho, wo))))));
+	}
+	kb_finish(kb, is_max ? "max_pool" : "avg_pool", per_plane(kb, xs, c.q, body));
+}
+
+static void avg_pool_bwd(KB *kb)
+{
+	const IrShape *xs = &kb->n->shape, *ys = kb_ishape(kb, 0);
+	Geo g = pool_geo(xs, ys, &kb->n->at);
+	PoolCtx c = {.q = kb_var(kb, "q"), .out = kb_out(kb), .in = kb_in(kb, 0), .op = kb->n->op};
+	LStmt *body = SEQ(plane_fill(kb, c.out, xs, c.q, lx_real(kb->p, 0), -1),
+			  kb_each_tap(kb, &g, pool_tap, &c));
+	kb_finish(kb, "avg_pool_bwd", per_plane(kb, xs, c.q, body));
+}
+
+/* max_pool_bwd(x, dy) with the pool's output y at hand: what is left of
+ * each output's dy goes to the first tap equal to y. */
+static void max_pool_bwd(KB *kb)
+{
+	const KernCtx *k = kb->k;
+	const IrShape *xs = kb_ishape(kb, 0), *ys = kb_ishape(kb, 1);
+	Geo g = pool_geo(xs, ys, &kb->n->at);
+	PoolCtx c = {.q = kb_var(kb, "q"), .out = kb_out(kb), .in = kb_in(kb, 0), .op = kb->n->op};
+	int dy = kb_in(kb, 1);
+	c.y = kb_buf(kb, k->aux[k->v], false);
+	c.rem = kb_buf(kb, k->scratch[k->v], true);
+	LStmt *body = SEQ(plane_fill(kb, c.out, xs, c.q, lx_real(kb->p, 0), -1),
+			  plane_fill(kb, c.rem, ys, c.q, NULL, dy), kb_each_tap(kb, &g, pool_tap, &c));
+	kb_finish(kb, "max_pool_bwd", per_plane(kb, xs, c.q, body));
+}
+
+/* ---- without the forward output: each window's first maximum found in turn ---- */
+
 typedef struct Win {
-	const IrShape *x, *y;   /* the pool's input and output */
-	int q, ho, wo;          /* plane, output row and column */
-	int h0, h1, w0, w1;     /* the clipped window */
-	int hi, wi;             /* a position in it */
+	const IrShape *x, *y;
+	int q, ho, wo, h0, h1, w0, w1, hi, wi;
 } Win;
 
-static Win window(KB *kb, const IrShape *x, const IrShape *y)
+/* max_pool_bwd(x, dy) (x, dy to the first max) and max_pool_select(x, v)
+ * (v read there), window by window. */
+static void max_pool_scan(KB *kb, bool bwd)
 {
-	Win w = {.x = x, .y = y};
+	LProgram *P = kb->p;
+	const IrAttr *a = &kb->n->at;
+	const IrShape *xs = kb_ishape(kb, 0), *ys = bwd ? kb_ishape(kb, 1) : &kb->n->shape;
+	Win w = {.x = xs, .y = ys};
 	w.q = kb_var(kb, "q");
 	w.ho = kb_var(kb, "ho");
 	w.wo = kb_var(kb, "wo");
@@ -25,122 +166,26 @@ static Win window(KB *kb, const IrShape *x, const IrShape *y)
 	w.w1 = kb_var(kb, "w1");
 	w.hi = kb_var(kb, "hi");
 	w.wi = kb_var(kb, "wi");
-	return w;
-}
-
-static LExpr *xat(LProgram *P, const Win *w)
-{
-	return ADD(MUL(ADD(MUL(V(w->q), I(w->x->d[2])), V(w->hi)), I(w->x->d[3])), V(w->wi));
-}
-
-static LExpr *yat(LProgram *P, const Win *w)
-{
-	return ADD(MUL(ADD(MUL(V(w->q), I(w->y->d[2])), V(w->ho)), I(w->y->d[3])), V(w->wo));
-}
-
-/* for each output position of plane q: clip the window, then `pre`, a
- * loop over the window running `each`, then `post` */
-static LStmt *over_windows(KB *kb, const Win *w, LStmt *pre, LStmt *each, LStmt *post)
-{
-	LProgram *P = kb->p;
-	const IrAttr *a = &kb->n->at;
-	LExpr *r0 = SUB(MUL(V(w->ho), I(a->stride)), I(a->pad));
-	LExpr *c0 = SUB(MUL(V(w->wo), I(a->stride)), I(a->pad));
-	LStmt *clip = SEQ(LET(w->h0, IMAX(r0, I(0))), LET(w->h1, IMIN(ADD(r0, I(a->kh)), I(w->x->d[2]))),
-			  LET(w->w0, IMAX(c0, I(0))), LET(w->w1, IMIN(ADD(c0, I(a->kw)), I(w->x->d[3]))));
-	LStmt *scan = FOR(w->hi, V(w->h0), V(w->h1), FOR(w->wi, V(w->w0), V(w->w1), each));
-	return FOR(w->ho, I(0), I(w->y->d[2]),
-		   FOR(w->wo, I(0), I(w->y->d[3]), SEQ(clip, pre, scan, post)));
-}
-
-static LStmt *per_plane(KB *kb, const Win *w, LStmt *body)
-{
-	LProgram *P = kb->p;
-	int64_t planes = w->x->d[0] * w->x->d[1];
-	if (ir_numel(*w->x) >= 8192)
-		return PFOR(w->q, I(0), I(planes), body);
-	return FOR(w->q, I(0), I(planes), body);
-}
-
-/* The divisor of an average over the clipped window. */
-static LExpr *divisor(KB *kb, const Win *w)
-{
-	LProgram *P = kb->p;
-	const IrAttr *a = &kb->n->at;
-	if (a->count_pad)
-		return R((double)a->kh * a->kw);
-	return lx_un(P, LO_TO_REAL, MUL(SUB(V(w->h1), V(w->h0)), SUB(V(w->w1), V(w->w0))));
-}
-
-static void pool_forward(KB *kb, bool is_max)
-{
-	LProgram *P = kb->p;
-	Win w = window(kb, kb_ishape(kb, 0), &kb->n->shape);
-	int y = kb_out(kb), x = kb_in(kb, 0);
-	int acc = is_max ? kb_rvar(kb, "mx") : kb_acc(kb, "sum");
-	LStmt *pre = LET(acc, is_max ? R(-1.0 / 0.0) : R(0));
-	LStmt *each = SET(acc, is_max ? BIN(LO_MAX, V(acc), LD(x, xat(P, &w)))
-				      : RADD(V(acc), LD(x, xat(P, &w))));
-	LStmt *post = STORE(y, yat(P, &w), is_max ? V(acc) : RDIV(V(acc), divisor(kb, &w)));
-	kb_finish(kb, is_max ? "max_pool" : "avg_pool",
-		  per_plane(kb, &w, over_windows(kb, &w, pre, each, post)));
-}
-
-/* The first maximum of each window: `best` and its flat index `arg` (-1
- * when the window is empty). */
-static void argmax_parts(KB *kb, const Win *w, int x, int best, int arg, LStmt **pre, LStmt **each)
-{
-	LProgram *P = kb->p;
-	int v = kb_rvar(kb, "v");
-	*pre = SEQ(LET(best, R(-1.0 / 0.0)), LET(arg, I(-1)));
-	*each = SEQ(LET(v, LD(x, xat(P, w))),
-		    IF(BIN(LO_GT, V(v), V(best)), SEQ(SET(best, V(v)), SET(arg, xat(P, w))), NULL));
-}
-
-/* Zero plane q of a tensor of shape s. */
-static LStmt *zero_plane(KB *kb, int buf, const IrShape *s, int q)
-{
-	LProgram *P = kb->p;
-	int64_t hw = s->d[2] * s->d[3];
-	int p = kb_var(kb, "p");
-	return FOR(p, I(0), I(hw), STORE(buf, ADD(MUL(V(q), I(hw)), V(p)), R(0)));
-}
-
-/* max_pool_bwd(x, dy): dy to each window's first max.  max_pool_select(x,
- * v): v read there. */
-static void max_pool_arg(KB *kb, bool bwd)
-{
-	LProgram *P = kb->p;
-	const IrShape *xs = kb_ishape(kb, 0);
-	const IrShape *ys = bwd ? kb_ishape(kb, 1) : &kb->n->shape;
-	Win w = window(kb, xs, ys);
 	int out = kb_out(kb), x = kb_in(kb, 0), v = kb_in(kb, 1);
-	int best = kb_rvar(kb, "best"), arg = kb_var(kb, "arg");
-	LStmt *pre, *each;
-	argmax_parts(kb, &w, x, best, arg, &pre, &each);
-	LStmt *post;
+	int best = kb_rvar(kb, "best"), arg = kb_var(kb, "arg"), xv = kb_rvar(kb, "v");
+	LExpr *xi = at(P, xs, w.q, V(w.hi), V(w.wi)), *yi = at(P, ys, w.q, V(w.ho), V(w.wo));
+	LExpr *r0 = SUB(MUL(V(w.ho), I(a->stride)), I(a->pad));
+	LExpr *c0 = SUB(MUL(V(w.wo), I(a->stride)), I(a->pad));
+	LExpr *better = BIN(LO_GT, V(xv), V(best));
+	LStmt *scan = FOR(w.hi, V(w.h0), V(w.h1),
+			  FOR(w.wi, V(w.w0), V(w.w1),
+			      SEQ(LET(xv, LD(x, xi)), SET(arg, lx_select(P, better, xi, V(arg))),
+				  SET(best, lx_select(P, better, V(xv), V(best))))));
+	LExpr *found = BIN(LO_GE, V(arg), I(0));
+	LStmt *post = bwd ? IF(found, ACCUM(out, V(arg), LD(v, yi)), NULL)
+			  : STORE(out, yi, lx_select(P, found, LD(v, IMAX(V(arg), I(0))), R(0)));
+	LStmt *window = SEQ(LET(w.h0, IMAX(r0, I(0))), LET(w.h1, IMIN(ADD(r0, I(a->kh)), I(xs->d[2]))),
+			    LET(w.w0, IMAX(c0, I(0))), LET(w.w1, IMIN(ADD(c0, I(a->kw)), I(xs->d[3]))),
+			    LET(best, R(-1.0 / 0.0)), LET(arg, I(-1)), scan, post);
+	LStmt *body = FOR(w.ho, I(0), I(ys->d[2]), FOR(w.wo, I(0), I(ys->d[3]), window));
 	if (bwd)
-		post = IF(BIN(LO_GE, V(arg), I(0)), ACCUM(out, V(arg), LD(v, yat(P, &w))), NULL);
-	else
-		post = STORE(out, yat(P, &w),
-			     lx_select(P, BIN(LO_GE, V(arg), I(0)), LD(v, IMAX(V(arg), I(0))), R(0)));
-	LStmt *body = over_windows(kb, &w, pre, each, post);
-	if (bwd)
-		body = SEQ(zero_plane(kb, out, xs, w.q), body);
-	kb_finish(kb, bwd ? "max_pool_bwd" : "max_pool_select", per_plane(kb, &w, body));
-}
-
-static void avg_pool_bwd(KB *kb)
-{
-	LProgram *P = kb->p;
-	const IrShape *xs = &kb->n->shape;
-	Win w = window(kb, xs, kb_ishape(kb, 0));
-	int dx = kb_out(kb), dy = kb_in(kb, 0);
-	int gv = kb_rvar(kb, "g");
-	LStmt *pre = LET(gv, RDIV(LD(dy, yat(P, &w)), divisor(kb, &w)));
-	LStmt *each = ACCUM(dx, xat(P, &w), V(gv));
-	LStmt *body = SEQ(zero_plane(kb, dx, xs, w.q), over_windows(kb, &w, pre, each, NULL));
-	kb_finish(kb, "avg_pool_bwd", per_plane(kb, &w, body));
+		body = SEQ(plane_fill(kb, out, xs, w.q, R(0), -1), body);
+	kb_finish(kb, bwd ? "max_pool_bwd" : "max_pool_select", per_plane(kb, xs, w.q, body));
 }
 
 bool kern_pool(KernCtx *k)
@@ -149,19 +194,20 @@ bool kern_pool(KernCtx *k)
 	kb_begin(&kb, k);
 	switch (kb.n->op) {
 	case IR_MAX_POOL:
-		pool_forward(&kb, true);
-		return true;
 	case IR_AVG_POOL:
-		pool_forward(&kb, false);
-		return true;
-	case IR_MAX_POOL_BWD:
-		max_pool_arg(&kb, true);
-		return true;
-	case IR_MAX_POOL_SELECT:
-		max_pool_arg(&kb, false);
+		pool_forward(&kb);
 		return true;
 	case IR_AVG_POOL_BWD:
 		avg_pool_bwd(&kb);
+		return true;
+	case IR_MAX_POOL_BWD:
+		if (k->aux[k->v] >= 0)
+			max_pool_bwd(&kb);
+		else
+			max_pool_scan(&kb, true);
+		return true;
+	case IR_MAX_POOL_SELECT:
+		max_pool_scan(&kb, false);
 		return true;
 	default:
 		return false;

@@ -9,6 +9,8 @@
 int64_t scratch_size(const IrGraph *g, int v)
 {
 	const IrNode *n = &g->node[v];
+	if (n->op == IR_MAX_POOL_BWD) /* what is left of dy to hand out (kern_pool.c) */
+		return ir_numel(g->node[n->in[1]].shape);
 	if (n->op == IR_MIXED_DOT) {
 		const IrShape *s = &g->node[n->in[0]].shape;
 		return (s->rank == 4 ? s->d[0] * s->d[1] : s->d[0]) * (n->nin - 1);
@@ -31,13 +33,20 @@ static LStmt *over_channel(KB *kb, const IrShape *s, int n, int i, LStmt *body)
 	return FOR(n, I(0), I(s->d[0]), FOR(i, I(0), I(hw), body));
 }
 
-/* The same, for a body that adds to the nsum accumulators sums. */
+/* The same, for a body that adds to the real accumulators parts[0..n):
+ * they sum one sample's plane in vector lanes, then go into the double
+ * accumulators sums, sample by sample. */
 static LStmt *sum_channel(KB *kb, const IrShape *s, int n, int i, int nsum, const int *sums,
-			  LStmt *body)
+			  const int *parts, LStmt *body)
 {
 	LProgram *P = kb->p;
 	int64_t hw = s->rank == 4 ? s->d[2] * s->d[3] : 1;
-	return FOR(n, I(0), I(s->d[0]), ls_rfor(P, i, I(0), I(hw), body, nsum, sums));
+	LStmt *init = NULL, *add = NULL;
+	for (int k = 0; k < nsum; k++) {
+		init = SEQ(init, LET(parts[k], R(0)));
+		add = SEQ(add, SET(sums[k], RADD(V(sums[k]), V(parts[k]))));
+	}
+	return FOR(n, I(0), I(s->d[0]), SEQ(init, ls_rfor(P, i, I(0), I(hw), body, nsum, parts), add));
 }
 
 static LStmt *per_channel(KB *kb, const IrShape *s, int c, LStmt *body)
@@ -54,9 +63,10 @@ static void channel_sum(KB *kb)
 	const IrShape *xs = kb_ishape(kb, 0);
 	int y = kb_out(kb);
 	int c = kb_var(kb, "c"), n = kb_var(kb, "n"), i = kb_var(kb, "i"), acc = kb_acc(kb, "acc");
+	int part = kb_rvar(kb, "part");
 	LStmt *body = SEQ(LET(acc, R(0)),
-			  sum_channel(kb, xs, n, i, 1, &acc,
-				      SET(acc, RADD(V(acc), kb_read(kb, 0, chan_index(P, xs, n, c, i))))),
+			  sum_channel(kb, xs, n, i, 1, &acc, &part,
+				      SET(part, RADD(V(part), kb_read(kb, 0, chan_index(P, xs, n, c, i))))),
 			  STORE(y, V(c), V(acc)));
 	kb_finish(kb, "channel_sum", per_channel(kb, xs, c, body));
 }
@@ -67,13 +77,15 @@ static LStmt *stats_pass(KB *kb, const IrShape *s, int c, int mean, int rstd, in
 {
 	LProgram *P = kb->p;
 	int n = kb_var(kb, "n"), i = kb_var(kb, "i");
+	/* in double all the way: the variance is a difference of these sums */
 	int s1 = kb_acc(kb, "sum"), s2 = kb_acc(kb, "sumsq"), xv = kb_acc(kb, "xv");
+	int p1 = kb_acc(kb, "part"), p2 = kb_acc(kb, "partsq");
 	int64_t m = ir_numel(*s) / s->d[1];
-	int acc2[2] = {s1, s2};
-	LStmt *sums = sum_channel(kb, s, n, i, 2, acc2,
-				   SEQ(LET(xv, RADD(R(0), kb_read(kb, 0, chan_index(P, s, n, c, i)))),
-				       SET(s1, RADD(V(s1), V(xv))),
-				       SET(s2, RADD(V(s2), RMUL(V(xv), V(xv))))));
+	int acc2[2] = {s1, s2}, part2[2] = {p1, p2};
+	LStmt *sums = sum_channel(kb, s, n, i, 2, acc2, part2,
+				  SEQ(LET(xv, kb_read(kb, 0, chan_index(P, s, n, c, i))),
+				      SET(p1, RADD(V(p1), V(xv))),
+				      SET(p2, RADD(V(p2), RMUL(V(xv), V(xv))))));
 	LExpr *var = RSUB(RDIV(V(s2), R((double)m)), RMUL(V(mean), V(mean)));
 	var = BIN(LO_MAX, var, R(0));
 	return SEQ(LET(s1, R(0)), LET(s2, R(0)), sums, SET(mean, RDIV(V(s1), R((double)m))),
@@ -127,22 +139,24 @@ static void bn_grad(KB *kb)
 	int n2 = kb_var(kb, "n"), i2 = kb_var(kb, "i");
 	int mean = kb_acc(kb, "mean"), rstd = kb_acc(kb, "rstd");
 	int sv = kb_acc(kb, "sv"), svx = kb_acc(kb, "svx"), vv = kb_rvar(kb, "v");
+	int q1 = kb_acc(kb, "part"), q2 = kb_acc(kb, "partx"), mr = kb_acc(kb, "mean");
 	int a = kb_rvar(kb, "a"), b = kb_rvar(kb, "b"), d = kb_rvar(kb, "d");
 	int64_t m = ir_numel(*s) / s->d[1];
 	LExpr *at = chan_index(P, s, n, c, i), *at2 = chan_index(P, s, n2, c, i2);
 	/* sums of v and of v (x - mean): then
 	 * out = r v - r mean(v) - r^3 (x - mean) mean(v (x - mean)) */
-	int acc2[2] = {sv, svx};
-	LStmt *sums = sum_channel(kb, s, n, i, 2, acc2,
-				   SEQ(LET(vv, kb_read(kb, 1, at)), SET(sv, RADD(V(sv), V(vv))),
-				       SET(svx, RADD(V(svx), RMUL(V(vv), RSUB(LD(x, at), V(mean)))))));
+	int acc2[2] = {sv, svx}, part2[2] = {q1, q2};
+	LStmt *sums = sum_channel(kb, s, n, i, 2, acc2, part2,
+				  SEQ(LET(vv, kb_read(kb, 1, at)), SET(q1, RADD(V(q1), V(vv))),
+				      SET(q2, RADD(V(q2), RMUL(V(vv), RSUB(LD(x, at), V(mr)))))));
 	LExpr *ra = V(rstd);
 	LExpr *rb = RMUL(RMUL(RMUL(V(rstd), V(rstd)), V(rstd)), RDIV(V(svx), R((double)m)));
 	LExpr *rd = RSUB(RMUL(V(mean), V(b)), RMUL(V(rstd), RDIV(V(sv), R((double)m))));
 	LStmt *apply = over_channel(kb, s, n2, i2,
 				    STORE(y, at2, RADD(RSUB(RMUL(V(a), kb_read(kb, 1, at2)), RMUL(V(b), LD(x, at2))),
 						       V(d))));
-	LStmt *body = SEQ(get_stats(kb, s, c, mean, rstd), LET(sv, R(0)), LET(svx, R(0)), sums,
+	LStmt *body = SEQ(get_stats(kb, s, c, mean, rstd), LET(mr, V(mean)), LET(sv, R(0)),
+			  LET(svx, R(0)), sums,
 			  LET(a, ra), LET(b, rb), LET(d, rd), apply);
 	kb_finish(kb, "bn_grad", per_channel(kb, s, c, body));
 }
@@ -153,7 +167,7 @@ static void global_avg_pool(KB *kb)
 	const IrShape *xs = kb_ishape(kb, 0);
 	int64_t hw = xs->d[2] * xs->d[3], planes = xs->d[0] * xs->d[1];
 	int y = kb_out(kb);
-	int p = kb_var(kb, "p"), i = kb_var(kb, "i"), acc = kb_acc(kb, "acc");
+	int p = kb_var(kb, "p"), i = kb_var(kb, "i"), acc = kb_rvar(kb, "acc");
 	LExpr *x = kb_read(kb, 0, ADD(MUL(V(p), I(hw)), V(i)));
 	LStmt *body = SEQ(LET(acc, R(0)), RFOR(i, I(0), I(hw), acc, SET(acc, RADD(V(acc), x))),
 			  STORE(y, V(p), RDIV(V(acc), R((double)hw))));
@@ -285,7 +299,7 @@ static void mixed_dot(KB *kb)
 	LStmt *init = NULL, *step = LET(dv, kb_read(kb, 0, at)), *save = NULL;
 	for (int j = 0; j < m; j++) {
 		bool zero = k->g->node[nd->in[1 + j]].op == IR_ZERO;
-		acc[j] = kb_acc(kb, "acc");
+		acc[j] = kb_rvar(kb, "acc");
 		init = SEQ(init, LET(acc[j], R(0)));
 		if (!zero) {
 			live[nlive++] = acc[j];

@@ -100,10 +100,11 @@ static char *forward_cone(const IrGraph *g)
 }
 
 static void emit_value(Lowered *L, LEntry *e, const IrGraph *g, const int *vbuf,
-		       const int *stats, const int *stats_of, const int *scratch, int v)
+		       const int *stats, const int *stats_of, const int *scratch, const int *aux,
+		       int v)
 {
 	KernCtx k = {.p = &L->p, .entry = e, .g = g, .vbuf = vbuf, .stats = stats,
-		     .stats_own = stats_of[v] == v, .scratch = scratch, .v = v};
+		     .stats_own = stats_of[v] == v, .scratch = scratch, .aux = aux, .v = v};
 	if (kern_elem(&k) || kern_reduce(&k) || kern_conv(&k) || kern_pool(&k))
 		return;
 	fprintf(stderr, "nasc: internal error: no kernel for %s\n", ir_prims[g->node[v].op].name);
@@ -158,6 +159,28 @@ void lower(const IrGraph *g, Lowered *L, Arena *a)
 		}
 	}
 	last[g->loss] = last[g->logits] = end;
+
+	/* a max-pool gradient reads its forward pool's output, which is
+	 * then kept until it runs */
+	int *pool_of = xcalloc((size_t)g->n, sizeof *pool_of);
+	memset(pool_of, -1, (size_t)g->n * sizeof *pool_of);
+	for (int v = 0; v < g->n; v++) {
+		const IrNode *n = &g->node[v];
+		if (n->op == IR_MAX_POOL && pool_of[n->in[0]] < 0)
+			pool_of[n->in[0]] = v;
+	}
+	int *aux_of = xcalloc((size_t)g->n, sizeof *aux_of);
+	for (int v = 0; v < g->n; v++) {
+		const IrNode *n = &g->node[v];
+		aux_of[v] = -1;
+		if (n->op != IR_MAX_POOL_BWD || pool_of[n->in[0]] < 0)
+			continue;
+		const IrAttr *pa = &n->at, *pb = &g->node[pool_of[n->in[0]]].at;
+		if (pa->kh == pb->kh && pa->kw == pb->kw && pa->stride == pb->stride && pa->pad == pb->pad) {
+			aux_of[v] = pool_of[n->in[0]];
+			last[aux_of[v]] = v > last[aux_of[v]] ? v : last[aux_of[v]];
+		}
+	}
 	for (int i = 0; i < g->nout; i++)
 		last[g->out[i].v] = end;
 
@@ -222,9 +245,11 @@ void lower(const IrGraph *g, Lowered *L, Arena *a)
 			sbuf[v] = lp_buf(&L->p, arena_printf(a, "statistics of %%%d", v), LS_ARENA,
 					 items[g->n + v].offset, items[g->n + v].size, false);
 	}
-	int *stats = xcalloc((size_t)g->n, sizeof *stats);
-	for (int v = 0; v < g->n; v++)
+	int *stats = xcalloc((size_t)g->n, sizeof *stats), *aux = xcalloc((size_t)g->n, sizeof *aux);
+	for (int v = 0; v < g->n; v++) {
 		stats[v] = stats_of[v] >= 0 ? sbuf[stats_of[v]] : -1;
+		aux[v] = aux_of[v] >= 0 ? vbuf[aux_of[v]] : -1;
+	}
 	L->loss_buf = vbuf[g->loss];
 	L->logits_buf = vbuf[g->logits];
 
@@ -232,9 +257,9 @@ void lower(const IrGraph *g, Lowered *L, Arena *a)
 	for (int v = 0; v < g->n; v++) {
 		if ((g->node[v].nin == 0 && g->node[v].op != IR_FILL) || g->node[v].inlined)
 			continue;
-		emit_value(L, &L->grad, g, vbuf, stats, stats_of, scratch, v);
+		emit_value(L, &L->grad, g, vbuf, stats, stats_of, scratch, aux, v);
 		if (cone[v])
-			emit_value(L, &L->loss, g, vbuf, stats, stats_of, scratch, v);
+			emit_value(L, &L->loss, g, vbuf, stats, stats_of, scratch, aux, v);
 	}
 	for (int i = 0; i < g->nout; i++) {
 		const char *name = g->out[i].name;
@@ -259,6 +284,9 @@ void lower(const IrGraph *g, Lowered *L, Arena *a)
 	free(sbuf);
 	free(scratch);
 	free(stats);
+	free(aux);
+	free(aux_of);
+	free(pool_of);
 }
 
 /* ---- what the kernel builders share --------------------------------------- */

@@ -45,6 +45,8 @@ typedef struct KernCtx {
 	const int *stats;    /* per value: the buffer of its batch statistics, or -1 */
 	bool stats_own;      /* value v computes them (else they are there to read) */
 	const int *scratch;  /* per value: a buffer of scratch_size() reals, or -1 */
+	const int *aux;      /* per value: a buffer of the forward pass it may reuse, or -1
+				(max_pool_bwd: its max_pool's output) */
 	int v;               /* the value being lowered */
 } KernCtx;
 

@@ -134,6 +134,7 @@ static double run_grad(const char *bin, const char *state, const char *batch, co
 
 typedef struct Cmp {
 	double worst_rel, worst_cos;
+	char worst[256];  /* the tensor of worst_rel */
 } Cmp;
 
 /* One tensor of the gradient file against the expected values. */
@@ -150,11 +151,12 @@ static void compare(const char *what, const StTensor *t, const double *want, int
 	}
 	double rel = den > 0 ? sqrt(num / den) : sqrt(num);
 	double cosv = den > 0 && gg > 0 ? dot / sqrt(den * gg) : (num == 0 ? 1 : 0);
-	if (rel > c->worst_rel)
+	if (rel > c->worst_rel) {
 		c->worst_rel = rel;
+		snprintf(c->worst, sizeof c->worst, "%s", what);
+	}
 	if (cosv < c->worst_cos)
 		c->worst_cos = cosv;
-	(void)what;
 }
 
 /* f64: the binary against the interpreter on the same random inputs. */
@@ -210,7 +212,7 @@ static void check_f64(const char *space, const char *const *ov, int nov)
 	st_init(&gf);
 	if (st_read(grad, &gf, err, sizeof err) != 0)
 		fail_msg("%s", err);
-	Cmp c = {0, 1};
+	Cmp c = {0, 1, ""};
 	for (int i = 0; i < g->nout; i++) {
 		const char *name = g->out[i].name + strlen(AD_GRAD_PREFIX);
 		const StTensor *t = st_find(&gf, name);
@@ -221,8 +223,8 @@ static void check_f64(const char *space, const char *const *ov, int nov)
 	}
 	double want = interp_value(&it, g->loss)[0];
 	print_message("# %s f64: loss %.15g (interpreter %.15g); %d gradients, worst relative L2 "
-		      "error %.3g\n",
-		      space, loss, want, g->nout, c.worst_rel);
+		      "error %.3g (%s)\n",
+		      space, loss, want, g->nout, c.worst_rel, c.worst);
 	assert_true(fabs(loss - want) <= 1e-12 * fabs(want));
 	assert_true(c.worst_rel < 1e-10);
 	st_free(&gf);
@@ -261,7 +263,7 @@ static void check_fixture(const char *space, bool twice)
 	st_init(&gf);
 	if (st_read(grad, &gf, err, sizeof err) != 0)
 		fail_msg("%s", err);
-	Cmp c = {0, 1};
+	Cmp c = {0, 1, ""};
 	int count = 0;
 	for (size_t i = 0; i < gf.ntensors; i++) {
 		const StTensor *t = &gf.tensors[i];
@@ -275,9 +277,9 @@ static void check_fixture(const char *space, bool twice)
 		count++;
 	}
 	double want_loss = ((const double *)st_find(&f, "expect.loss")->data)[0];
-	print_message("# %s f32: loss %.9g (PyTorch %.9g); %d gradients, worst relative L2 %.3g, "
-		      "worst cosine %.9f\n",
-		      space, loss, want_loss, count, c.worst_rel, c.worst_cos);
+	print_message("# %s f32: loss %.9g (PyTorch %.9g); %d gradients, worst relative L2 %.3g "
+		      "(%s), worst cosine %.9f\n",
+		      space, loss, want_loss, count, c.worst_rel, c.worst, c.worst_cos);
 	assert_true(fabs(loss - want_loss) <= 1e-5 * fabs(want_loss));
 	assert_true(c.worst_rel <= 1e-4);
 	assert_true(c.worst_cos >= 0.99999);
