@@ -410,6 +410,7 @@ void emit_c(FILE *out, const Lowered *L, const EmitInfo *info)
 		kernel(&e, &L->p.kern[k]);
 	entry(&e, "run_grad", &L->grad, L, true);
 	entry(&e, "run_loss", &L->loss, L, false);
+	entry(&e, "run_grad_alpha", &L->grad_alpha, L, true);
 
 	fputs("static const NasTensor tensors[] = {\n", out);
 	for (int i = 0; i < L->ntensors; i++) {
@@ -434,7 +435,7 @@ void emit_c(FILE *out, const Lowered *L, const EmitInfo *info)
 		     "\t.ntensors = %d,\n\t.tensors = tensors,\n\t.nparams = %" PRId64 ",\n"
 		     "\t.arena_bytes = %" PRId64 " * sizeof(real),\n"
 		     "\t.flops = %" PRId64 ",\n"
-		     "\t.grad = run_grad,\n\t.loss = run_loss,\n};\n\n"
+		     "\t.grad = run_grad,\n\t.loss = run_loss,\n\t.grad_alpha = run_grad_alpha,\n};\n\n"
 		     "int main(int argc, char **argv)\n{\n"
 		     "\t/* threads are the kernels' own: each matrix product runs on one */\n"
 		     "\topenblas_set_num_threads(1);\n"

@@ -63,6 +63,18 @@ static void layout_tensors(const IrGraph *g, Lowered *L, Arena *a)
 	L->nparams = off;
 }
 
+/* Whether an output is the gradient of an architecture tensor. */
+static bool is_alpha_grad(const IrGraph *g, const char *name)
+{
+	size_t k = strlen(AD_GRAD_PREFIX);
+	if (strncmp(name, AD_GRAD_PREFIX, k) != 0)
+		return false;
+	for (int v = 0; v < g->n; v++)
+		if (g->node[v].op == IR_ALPHA && strcmp(g->node[v].name, name + k) == 0)
+			return true;
+	return false;
+}
+
 static const LTensor *tensor_named(const Lowered *L, const char *name)
 {
 	for (int i = 0; i < L->ntensors; i++)
@@ -84,14 +96,18 @@ static int stats_source(const IrGraph *g, int v, const int *first_bn)
 	return b;
 }
 
-/* Values the loss and logits need, for the loss-only entry. */
-static char *forward_cone(const IrGraph *g)
+/* Values the loss and logits need, and with `alpha` the gradients of the
+ * architecture tensors: what the loss-only and the alpha-only entries run. */
+static char *cone_of(const IrGraph *g, bool alpha)
 {
 	char *need = xcalloc((size_t)g->n, 1);
 	if (g->loss >= 0)
 		need[g->loss] = 1;
 	if (g->logits >= 0)
 		need[g->logits] = 1;
+	for (int i = 0; alpha && i < g->nout; i++)
+		if (is_alpha_grad(g, g->out[i].name))
+			need[g->out[i].v] = 1;
 	for (int v = g->n - 1; v >= 0; v--)
 		if (need[v])
 			for (int j = 0; j < g->node[v].nin; j++)
@@ -253,13 +269,15 @@ void lower(const IrGraph *g, Lowered *L, Arena *a)
 	L->loss_buf = vbuf[g->loss];
 	L->logits_buf = vbuf[g->logits];
 
-	char *cone = forward_cone(g);
+	char *cone = cone_of(g, false), *acone = cone_of(g, true);
 	for (int v = 0; v < g->n; v++) {
 		if ((g->node[v].nin == 0 && g->node[v].op != IR_FILL) || g->node[v].inlined)
 			continue;
 		emit_value(L, &L->grad, g, vbuf, stats, stats_of, scratch, aux, v);
 		if (cone[v])
 			emit_value(L, &L->loss, g, vbuf, stats, stats_of, scratch, aux, v);
+		if (acone[v])
+			emit_value(L, &L->grad_alpha, g, vbuf, stats, stats_of, scratch, aux, v);
 	}
 	for (int i = 0; i < g->nout; i++) {
 		const char *name = g->out[i].name;
@@ -271,8 +289,11 @@ void lower(const IrGraph *g, Lowered *L, Arena *a)
 		int64_t cnt = ir_numel(t->shape);
 		int dst = lp_buf(&L->p, name, LS_GRADS, t->offset, cnt, false);
 		emit_copy(L, &L->grad, dst, vbuf[g->out[i].v], cnt, name);
+		if (t->op == IR_ALPHA)
+			emit_copy(L, &L->grad_alpha, dst, vbuf[g->out[i].v], cnt, name);
 	}
 	free(cone);
+	free(acone);
 	free(at);
 	free(user);
 	free(last);

@@ -24,6 +24,7 @@ typedef struct Lowered {
 	LProgram p;
 	LEntry grad;         /* loss, logits and every gradient */
 	LEntry loss;         /* loss and logits */
+	LEntry grad_alpha;   /* loss, logits and the gradients of the alpha tensors */
 	int loss_buf, logits_buf;
 	LTensor *tensors;
 	int ntensors;

@@ -36,6 +36,8 @@ static void help_main(FILE *fp, const NasProgram *p, const char *bin)
 	      "                        initialize every tensor from seed N; save the state\n"
 	      "  grad --load STATE --batch BATCH [--save-grad GRAD] [--json]\n"
 	      "                        the loss and gradient norms of a state on a batch\n"
+	      "  bench [--iters N] [--warmup N] [--threads N] [--json]\n"
+	      "                        time forward + backward, and a search step\n"
 	      "  help [COMMAND]        print this help, or a command's\n"
 	      "\n"
 	      "options:\n"
@@ -86,9 +88,43 @@ static void help_grad(FILE *fp, const NasProgram *p, const char *bin)
 		"  --json                print {\"loss\", \"grad_norm_w\", \"grad_norm_alpha\",\n"
 		"                        \"tensors\", \"batch\"} as one JSON object\n"
 		"  --seed N              noise candidates draw from seed N, step 0 (default 0)\n"
+		"  --alpha-only          the gradient of alpha alone, as an architecture step\n"
+		"                        needs it (the weights' gradients are then zero)\n"
 		"  -h, --help            print this help\n",
 		p->batch, p->in_c, p->in_h, p->in_w, p->batch, p->classes - 1,
 		p->real_size == 8 ? "F64" : "F32");
+}
+
+static void help_bench(FILE *fp, const NasProgram *p, const char *bin)
+{
+	fprintf(fp, "usage: %s bench [--iters N] [--warmup N] [--seed N] [--threads N] [--json]\n"
+		"       [--only fwd_bwd|step]\n\n", bin);
+	about(fp, p);
+	fputs("\n"
+	      "Time the program on two random batches (x N(0, 1), uniform labels) from\n"
+	      "parameters initialized from the seed, in training mode:\n"
+	      "  fwd_bwd  the loss and its gradient on the training batch;\n"
+	      "  step     one first-order DARTS search step: Adam on alpha (lr 3e-4,\n"
+	      "           betas 0.5 and 0.999, weight decay 1e-3) from the gradient on the\n"
+	      "           validation batch, then SGD on the weights (lr 0.025, momentum\n"
+	      "           0.9, weight decay 3e-4) from the gradient on the training batch,\n"
+	      "           its norm clipped to 5.\n"
+	      "Each is timed over the timed iterations after the warmup ones; the report\n"
+	      "gives the median and minimum milliseconds per iteration, GFLOP/s at the\n"
+	      "median (a forward pass counted as 2 FLOPs per multiply-add of the convs\n"
+	      "and linear layers, forward + backward as 3x that, a step as 6x), the peak\n"
+	      "resident memory, the thread count and the last loss.\n"
+	      "\n"
+	      "options:\n"
+	      "  --iters N             timed iterations of each measurement (default 10)\n"
+	      "  --warmup N            untimed iterations before them (default 2)\n"
+	      "  --seed N              the seed of the parameters, batches and noise (default 0)\n"
+	      "  --threads N           OpenMP threads; 0 or absent: OMP_NUM_THREADS, or\n"
+	      "                        one per core\n"
+	      "  --json                print one JSON object, as bench/torch_step.py does\n"
+	      "  --only fwd_bwd|step   run one measurement alone\n"
+	      "  -h, --help            print this help\n",
+	      fp);
 }
 
 /* ---- commands and their options ---- */
@@ -106,16 +142,21 @@ typedef struct Cmd {
 	void (*help)(FILE *fp, const NasProgram *p, const char *bin);
 } Cmd;
 
-enum { INIT, GRAD, HELP, NCMDS };
+enum { INIT, GRAD, BENCH, HELP, NCMDS };
 enum { O_SEED, O_SAVE };                                   /* init */
-enum { G_LOAD, G_BATCH, G_SAVE_GRAD, G_JSON, G_SEED };     /* grad */
+enum { G_LOAD, G_BATCH, G_SAVE_GRAD, G_JSON, G_SEED, G_ALPHA }; /* grad */
+enum { B_ITERS, B_WARMUP, B_SEED, B_THREADS, B_JSON, B_ONLY }; /* bench */
 
 static const Cmd cmds[NCMDS] = {
 	[INIT] = {"init", {{"--seed", "N"}, {"--save", "STATE"}}, help_init},
 	[GRAD] = {"grad",
 		  {{"--load", "STATE"}, {"--batch", "BATCH"}, {"--save-grad", "GRAD"},
-		   {"--json", NULL}, {"--seed", "N"}},
+		   {"--json", NULL}, {"--seed", "N"}, {"--alpha-only", NULL}},
 		  help_grad},
+	[BENCH] = {"bench",
+		   {{"--iters", "N"}, {"--warmup", "N"}, {"--seed", "N"}, {"--threads", "N"},
+		    {"--json", NULL}, {"--only", "fwd_bwd|step"}},
+		   help_bench},
 	[HELP] = {"help", {{NULL, NULL}}, help_main},
 };
 
@@ -283,6 +324,46 @@ static int seed_of(const char *bin, const char *cmd, const char *val, uint64_t *
 	return 0;
 }
 
+/* A count: decimal digits, lo to hi; *out keeps its default when val is
+ * NULL. */
+static int count_of(const char *bin, const char *cmd, const char *opt, const char *val,
+		    int lo, int hi, int *out)
+{
+	uint64_t v;
+	if (!val)
+		return 0;
+	if (parse_u64(val, &v) != 0 || v < (uint64_t)lo || v > (uint64_t)hi)
+		return usage_error(bin, cmd, "%s needs an integer from %d to %d, not '%s'", opt, lo,
+				   hi, val);
+	*out = (int)v;
+	return 0;
+}
+
+static int bench(const NasProgram *p, const char *bin, const char **vals)
+{
+	BenchOptions o = {.iters = 10, .warmup = 2, .json = vals[B_JSON] != NULL};
+	int rc;
+	if ((rc = count_of(bin, "bench", "--iters", vals[B_ITERS], 1, 1000000, &o.iters)) != 0 ||
+	    (rc = count_of(bin, "bench", "--warmup", vals[B_WARMUP], 0, 1000000, &o.warmup)) != 0 ||
+	    (rc = count_of(bin, "bench", "--threads", vals[B_THREADS], 0, 4096, &o.threads)) != 0 ||
+	    (rc = seed_of(bin, "bench", vals[B_SEED], &o.seed)) != 0)
+		return rc;
+	const char *only = vals[B_ONLY];
+	if (only && strcmp(only, "fwd_bwd") == 0) {
+		o.only = BENCH_FWD_BWD;
+	} else if (only && strcmp(only, "step") == 0) {
+		o.only = BENCH_STEP;
+	} else if (only) {
+		static const char *const names[] = {"fwd_bwd", "step"};
+		const char *best = nas_suggest(only, names, 2);
+		if (best)
+			return usage_error(bin, "bench", "--only needs fwd_bwd or step, not '%s'; "
+					   "did you mean '%s'?", only, best);
+		return usage_error(bin, "bench", "--only needs fwd_bwd or step, not '%s'", only);
+	}
+	return cmd_bench(p, bin, &o);
+}
+
 static int run(const NasProgram *p, const char *bin, int argc, char **argv)
 {
 	if (argc < 2) {
@@ -333,9 +414,11 @@ static int run(const NasProgram *p, const char *bin, int argc, char **argv)
 			return rc;
 		return cmd_init(p, bin, seed, vals[O_SAVE]);
 	}
+	if (c == BENCH)
+		return bench(p, bin, vals);
 	GradOptions o = {
 		.load = vals[G_LOAD], .batch = vals[G_BATCH], .save_grad = vals[G_SAVE_GRAD],
-		.json = vals[G_JSON] != NULL,
+		.json = vals[G_JSON] != NULL, .alpha_only = vals[G_ALPHA] != NULL,
 	};
 	if ((rc = need(bin, "grad", o.load, "--load STATE")) != 0 ||
 	    (rc = need(bin, "grad", o.batch, "--batch BATCH")) != 0 ||

@@ -71,7 +71,10 @@ static int run_grad(const NasProgram *p, const char *bin, const GradOptions *o,
 		.params = params, .x = b.x, .y = b.y, .arena = arena,
 		.seed = o->seed, .step = 0, .grads = grads, .logits = NULL, .loss = 0,
 	};
-	p->grad(&run);
+	if (o->alpha_only && p->grad_alpha)
+		p->grad_alpha(&run);
+	else
+		p->grad(&run);
 	batch_free(&b);
 
 	Norms n;

@@ -18,9 +18,25 @@ typedef struct GradOptions {
 	const char *save_grad;  /* where to write the gradient, or NULL */
 	int json;               /* print one JSON object rather than a summary */
 	uint64_t seed;          /* for noise candidates (step 0) */
+	int alpha_only;         /* the gradient of the alpha tensors alone */
 } GradOptions;
 
 /* grad: the loss and the gradient of a state on a batch. */
 int cmd_grad(const NasProgram *p, const char *bin, const GradOptions *o);
+
+typedef enum BenchOnly { BENCH_BOTH, BENCH_FWD_BWD, BENCH_STEP } BenchOnly;
+
+typedef struct BenchOptions {
+	int iters;              /* timed iterations per measurement, > 0 */
+	int warmup;             /* untimed ones before them, >= 0 */
+	uint64_t seed;          /* for the parameters, the batches and noise */
+	int threads;            /* OpenMP threads; 0: OpenMP's default */
+	int json;               /* print one JSON object rather than a table */
+	BenchOnly only;         /* which measurements */
+} BenchOptions;
+
+/* bench: time forward + backward, and one first-order search step, on
+ * random batches. */
+int cmd_bench(const NasProgram *p, const char *bin, const BenchOptions *o);
 
 #endif

@@ -67,6 +67,10 @@ typedef struct NasProgram {
 	void (*grad)(NasRun *run);
 	/* The loss (and logits) alone, training mode. */
 	void (*loss)(NasRun *run);
+	/* The loss and its gradient with respect to the architecture tensors
+	 * alone (what an architecture step needs): the alpha tensors of
+	 * run->grads are written, the rest of it is left as it was. */
+	void (*grad_alpha)(NasRun *run);
 } NasProgram;
 
 /* The command line of a search binary: subcommands init, grad, ...; returns

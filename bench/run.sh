@@ -1,0 +1,177 @@
+#!/bin/sh
+# bench/run.sh - `make bench`: nasc against PyTorch on the DARTS search
+# network, forward + backward and one first-order search step, float32,
+# two threads each, one process per tool and configuration.
+#
+# Run from the build directory, with
+#   NASC    the nasc binary
+#   SRCDIR  the source tree (for examples/spaces/darts.nas and
+#           bench/torch_step.py)
+#   JSONQ   tests/jsonq, which reads the top-level fields of a JSON object
+# and optionally
+#   BENCH_CONFIGS  which configurations, of A and B (default "A B")
+#   BENCH_ITERS    timed iterations of every measurement (default A 10, B 3)
+#   BENCH_WARMUP   untimed iterations before them (default A 2, B 1)
+#   BENCH_THREADS  threads of both tools (default 2)
+#   BENCH_PYTHON   the interpreter for torch_step.py (default /usr/bin/python3)
+# Every tool's JSON line goes to bench/results.jsonl; a table per
+# configuration to stdout.  Exits 1 when a build or a run fails.
+
+prog=bench/run.sh
+die() {
+	echo "$prog: $*" >&2
+	exit 1
+}
+
+for v in NASC SRCDIR JSONQ; do
+	eval "val=\${$v:-}"
+	[ -n "$val" ] || die "$v is not set (run me through 'make bench')"
+done
+[ -x "$NASC" ] || die "$NASC: not an executable"
+[ -x "$JSONQ" ] || die "$JSONQ: not an executable"
+spec=$SRCDIR/examples/spaces/darts.nas
+torch_step=$SRCDIR/bench/torch_step.py
+[ -r "$spec" ] || die "$spec: cannot read"
+
+configs=${BENCH_CONFIGS:-A B}
+threads=${BENCH_THREADS:-2}
+python=${BENCH_PYTHON:-/usr/bin/python3}
+work=bench/work
+results=bench/results.jsonl
+mkdir -p "$work" || die "cannot create $work"
+: > "$results" || die "cannot write $results"
+
+have_torch=no
+if [ -x "$python" ] && "$python" -c 'import torch' > /dev/null 2>&1; then
+	have_torch=yes
+fi
+
+# field NAME FILE: a top-level field of the JSON object in FILE
+field() {
+	"$JSONQ" "$1" < "$2" || die "$2: no field $1"
+}
+
+# check_json FILE WHO: FILE is a JSON object with every field the table
+# needs
+check_json() {
+	"$JSONQ" impl threads fwd_bwd_ms step_ms fwd_bwd_gflops step_gflops peak_rss_mib \
+		< "$1" > /dev/null || die "$c: $2 did not print the JSON expected"
+}
+
+# part KEY JSON: KEY of a flat object such as {"median":1.5,"min":1.2};
+# "null" stays null
+part() {
+	case $2 in
+	null) echo null ;;
+	*) printf '%s\n' "$2" | sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" ;;
+	esac
+}
+
+# table: the rows of one configuration from the nasc and PyTorch JSON
+# (the latter "-" without PyTorch)
+table() {
+	n=$1 t=$2
+	nfb=$(field fwd_bwd_ms "$n") nst=$(field step_ms "$n")
+	set -- \
+		"fwd+bwd median ms" "$(part median "$nfb")" \
+		"fwd+bwd min ms" "$(part min "$nfb")" \
+		"step median ms" "$(part median "$nst")" \
+		"step min ms" "$(part min "$nst")" \
+		"fwd+bwd GFLOP/s" "$(field fwd_bwd_gflops "$n")" \
+		"step GFLOP/s" "$(field step_gflops "$n")" \
+		"peak RSS MiB" "$(field peak_rss_mib "$n")"
+	if [ "$t" = - ]; then
+		tfb=null tst=null tg1=- tg2=- trss=-
+	else
+		tfb=$(field fwd_bwd_ms "$t") tst=$(field step_ms "$t")
+		tg1=$(field fwd_bwd_gflops "$t") tg2=$(field step_gflops "$t")
+		trss=$(field peak_rss_mib "$t")
+	fi
+	printf '%s\t%s\t%s\n' \
+		"$1" "$2" "$(part median "$tfb")" \
+		"$3" "$4" "$(part min "$tfb")" \
+		"$5" "$6" "$(part median "$tst")" \
+		"$7" "$8" "$(part min "$tst")" \
+		"$9" "${10}" "$tg1" \
+		"${11}" "${12}" "$tg2" \
+		"${13}" "${14}" "$trss" |
+	awk -F '\t' -v torch="$t" '
+		function num(s) { return s != "" && s != "-" && s != "null" }
+		BEGIN {
+			if (torch == "-")
+				printf "%-20s %10s\n", "", "nasc"
+			else
+				printf "%-20s %10s %10s %8s\n", "", "nasc", "PyTorch", "ratio"
+		}
+		{
+			n = num($2) ? sprintf("%.2f", $2) : "-"
+			if (torch == "-") {
+				printf "%-20s %10s\n", $1, n
+				next
+			}
+			p = num($3) ? sprintf("%.2f", $3) : "-"
+			r = ""
+			if (num($2) && num($3) && $2 > 0 && $3 > 0) {
+				if ($1 ~ / ms$/)
+					r = sprintf("%.2fx", $3 / $2)     # PyTorch / nasc: the speed-up
+				else if ($1 ~ /RSS/)
+					r = sprintf("%.2fx", $2 / $3)     # nasc / PyTorch
+			}
+			if (r == "")
+				printf "%-20s %10s %10s\n", $1, n, p
+			else
+				printf "%-20s %10s %10s %8s\n", $1, n, p, r
+		}'
+}
+
+for c in $configs; do
+	case $c in
+	A) defs="-D C=8 -D layers=5 -D input=1x28x28 -D batch=32"
+	   targs="--C 8 --layers 5 --input 1x28x28 --batch 32"
+	   iters=${BENCH_ITERS:-10} warmup=${BENCH_WARMUP:-2} ;;
+	B) defs="-D C=16 -D layers=8 -D input=3x32x32 -D batch=64"
+	   targs="--C 16 --layers 8 --input 3x32x32 --batch 64"
+	   iters=${BENCH_ITERS:-3} warmup=${BENCH_WARMUP:-1} ;;
+	*) die "BENCH_CONFIGS: unknown configuration '$c' (A or B)" ;;
+	esac
+	bin=$work/darts-$c
+	out=$work/$c.nasc.json
+	tout=$work/$c.torch.json
+
+	echo "bench $c: nasc build darts.nas $defs" >&2
+	# shellcheck disable=SC2086 # defs is a list of words
+	"$NASC" build "$spec" $defs -o "$bin" > "$work/$c.build.log" 2>&1 ||
+		{ cat "$work/$c.build.log" >&2; die "$c: nasc build failed"; }
+	echo "bench $c: nasc, $warmup warmup + $iters timed iterations" >&2
+	"$bin" bench --threads "$threads" --iters "$iters" --warmup "$warmup" --json > "$out" ||
+		die "$c: $bin bench failed"
+	check_json "$out" "$bin bench"
+	cat "$out" >> "$results"
+
+	if [ $have_torch = yes ]; then
+		echo "bench $c: PyTorch, $warmup warmup + $iters timed iterations" >&2
+		# shellcheck disable=SC2086 # targs is a list of words
+		"$python" "$torch_step" --space darts $targs --threads "$threads" \
+			--iters "$iters" --warmup "$warmup" --json > "$tout" ||
+			die "$c: torch_step.py failed"
+		check_json "$tout" torch_step.py
+		cat "$tout" >> "$results"
+	else
+		tout=-
+	fi
+
+	echo
+	echo "config $c: darts $(echo "$defs" | sed 's/-D //g'), float32, training mode"
+	threads_used="nasc $(field threads "$out")"
+	[ "$tout" = - ] || threads_used="$threads_used, PyTorch $(field threads "$tout")"
+	echo "threads: $threads_used; $warmup warmup + $iters timed iterations;" \
+		"nasc's last loss $(field loss "$out")"
+	table "$out" "$tout" || exit 1
+	if [ "$tout" = - ]; then
+		echo "PyTorch: not available ($python cannot import torch): no ratios"
+	else
+		echo "ratio: PyTorch/nasc for times (nasc's speed-up), nasc/PyTorch for peak RSS"
+	fi
+done
+echo
+echo "raw results: $results"
