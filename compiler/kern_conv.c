@@ -197,55 +197,64 @@ static void bwd_data_direct(KB *kb)
 }
 
 typedef struct FilterCtx {
-	int dw, x, dy;
-	int co, ci, xc, acc, row;
+	int dw, x, dy, rows;  /* slots; rows: the row accumulators */
+	int co, n, ci, xc;
+	int64_t wo_len;       /* columns of a row accumulator */
 } FilterCtx;
 
-/* dw[co, ci, i, j] = sum over n, ho, wo of dy[n, co, ho, wo] x[n, xc, in(ho), in(wo)] */
+/* Tap (ci, i, j) of output channel co, sample n: its row accumulator gets
+ * dy[n, co, ho, :] x[n, xc, in(ho), in(:)] for every row ho it lands on.
+ * No sum across the row here: the inner loop is a plain multiply-add. */
 static LStmt *filter_tap(KB *kb, const Geo *g, LExpr *i, LExpr *j, LExpr *h0, LExpr *h1,
 			 LExpr *w0, LExpr *w1, void *vctx)
 {
 	LProgram *P = kb->p;
 	FilterCtx *c = vctx;
-	int n = kb_var(kb, "n"), ho = kb_var(kb, "ho"), wo = kb_var(kb, "wo");
-	IrShape ws = ir_shape4(g->y.d[1], g->cig, g->a.kh, g->a.kw);
-	LExpr *yi = kb_at4(P, &g->y, V(n), V(c->co), V(ho), V(wo));
-	LExpr *xi = kb_at4(P, &g->x, V(n), V(c->xc), kb_in_row(P, g, ho, i), kb_in_col(P, g, wo, j));
-	return SEQ(SET(c->acc, R(0)),
-		   FOR(n, I(0), I(g->x.d[0]),
-		       FOR(ho, h0, h1,
-			   SEQ(LET(c->row, R(0)),
-			       RFOR(wo, w0, w1, c->row,
-				    SET(c->row, RADD(V(c->row), RMUL(LD(c->dy, yi), LD(c->x, xi))))),
-			       SET(c->acc, RADD(V(c->acc), V(c->row)))))),
-		   STORE(c->dw, kb_at4(P, &ws, V(c->co), V(c->ci), i, j), V(c->acc)));
+	int ho = kb_var(kb, "ho"), wo = kb_var(kb, "wo");
+	int64_t ntaps = (int64_t)g->a.kh * g->a.kw;
+	LExpr *tap = ADD(MUL(ADD(MUL(V(c->ci), I(g->a.kh)), i), I(g->a.kw)), j);
+	LExpr *row = MUL(ADD(MUL(V(c->co), I(g->cig * ntaps)), tap), I(c->wo_len));
+	LExpr *yi = kb_at4(P, &g->y, V(c->n), V(c->co), V(ho), V(wo));
+	LExpr *xi = kb_at4(P, &g->x, V(c->n), V(c->xc), kb_in_row(P, g, ho, i), kb_in_col(P, g, wo, j));
+	return FOR(ho, h0, h1,
+		   FOR(wo, w0, w1, ACCUM(c->rows, ADD(row, V(wo)), RMUL(LD(c->dy, yi), LD(c->x, xi)))));
 }
 
-/* Per output channel (one thread each), per tap: the sum over samples and
- * rows in double of each row's sum in vector lanes.  The gradient of a
- * conv in front of a batch norm is a sum that nearly cancels, so it needs
- * the double; one channel's planes of every sample stay in the L2 cache
- * across its taps. */
+/* Per output channel (one thread each), per sample: every tap adds its
+ * products into a row accumulator (in the L1 cache, with the sample's two
+ * planes), then each accumulator is summed in double into the tap.  The
+ * gradient of a conv in front of a batch norm is a sum that nearly
+ * cancels: the double keeps it. */
 static void bwd_filter_direct(KB *kb)
 {
 	LProgram *P = kb->p;
+	const KernCtx *k = kb->k;
 	Geo g = geometry(kb);
 	FilterCtx c = {.dw = kb_out(kb), .x = kb_in(kb, 0), .dy = kb_in(kb, 1)};
+	c.rows = kb_buf(kb, k->scratch[k->v], true);
+	c.wo_len = g.y.d[3];
 	c.co = kb_var(kb, "co");
+	c.n = kb_var(kb, "n");
 	c.ci = kb_var(kb, "ci");
 	c.xc = kb_var(kb, "xc");
-	c.acc = kb_acc(kb, "acc");
-	c.row = kb_rvar(kb, "row");
-	int64_t ntaps = (int64_t)g.a.kh * g.a.kw;
-	/* taps that never land inside the input keep a zero */
-	int z = kb_var(kb, "z");
-	LStmt *zero = FOR(z, I(0), I(g.cig * ntaps),
-			  STORE(c.dw, ADD(MUL(V(c.co), I(g.cig * ntaps)), V(z)), R(0)));
+	int64_t ntaps = (int64_t)g.a.kh * g.a.kw, taps = g.cig * ntaps;
+	int z = kb_var(kb, "z"), t = kb_var(kb, "t"), w = kb_var(kb, "w"), acc = kb_acc(kb, "acc");
+	LExpr *rows0 = MUL(V(c.co), I(taps * c.wo_len));
+	LStmt *zero_dw = FOR(z, I(0), I(taps), STORE(c.dw, ADD(MUL(V(c.co), I(taps)), V(z)), R(0)));
+	LStmt *zero_rows = FOR(z, I(0), I(taps * c.wo_len), STORE(c.rows, ADD(rows0, V(z)), R(0)));
 	LExpr *group = g.a.groups == 1 ? I(0) : g.cog == 1 ? V(c.co) : DIVI(V(c.co), g.cog);
-	LStmt *body = SEQ(zero, LET(c.acc, R(0)),
-			  FOR(c.ci, I(0), I(g.cig),
-			      SEQ(LET(c.xc, ADD(MUL(group, I(g.cig)), V(c.ci))),
-				  kb_each_tap(kb, &g, filter_tap, &c))));
+	LStmt *flush = FOR(t, I(0), I(taps),
+			   SEQ(LET(acc, R(0)),
+			       RFOR(w, I(0), I(c.wo_len), acc,
+				    SET(acc, RADD(V(acc), LD(c.rows, ADD(ADD(rows0, MUL(V(t), I(c.wo_len))),
+									 V(w)))))),
+			       ACCUM(c.dw, ADD(MUL(V(c.co), I(taps)), V(t)), V(acc))));
+	LStmt *sample = SEQ(zero_rows,
+			    FOR(c.ci, I(0), I(g.cig),
+				SEQ(LET(c.xc, ADD(MUL(group, I(g.cig)), V(c.ci))),
+				    kb_each_tap(kb, &g, filter_tap, &c))),
+			    flush);
+	LStmt *body = SEQ(zero_dw, FOR(c.n, I(0), I(g.x.d[0]), sample));
 	kb_finish(kb, g.cig == 1 && g.cog == 1 ? "depthwise_conv_bwd_filter" : "conv_bwd_filter",
 		  PFOR(c.co, I(0), I(g.y.d[1]), body));
 }

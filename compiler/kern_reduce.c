@@ -11,6 +11,15 @@ int64_t scratch_size(const IrGraph *g, int v)
 	const IrNode *n = &g->node[v];
 	if (n->op == IR_MAX_POOL_BWD) /* what is left of dy to hand out (kern_pool.c) */
 		return ir_numel(g->node[n->in[1]].shape);
+	if (n->op == IR_CONV2D_BWD_FILTER) {
+		/* a row accumulator per tap per output channel (kern_conv.c),
+		 * except for the 1x1 convs that BLAS does */
+		const IrAttr *a = &n->at;
+		bool pointwise = a->kh == 1 && a->kw == 1 && a->stride == 1 && a->pad == 0 &&
+				 a->groups == 1;
+		const IrShape *x = &g->node[n->in[0]].shape, *dy = &g->node[n->in[1]].shape;
+		return pointwise ? 0 : dy->d[1] * (x->d[1] / a->groups) * a->kh * a->kw * dy->d[3];
+	}
 	if (n->op == IR_MIXED_DOT) {
 		const IrShape *s = &g->node[n->in[0]].shape;
 		return (s->rank == 4 ? s->d[0] * s->d[1] : s->d[0]) * (n->nin - 1);
