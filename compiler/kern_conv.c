@@ -38,14 +38,62 @@ static Geo geometry(const KB *kb)
 
 /* ---- forward ------------------------------------------------------------ */
 
-/* One tap of a conv as a multiply-add over the rows and columns where it
- * lands: forward, y[n, co, ho, wo] += w x[n, xc, in(ho), in(wo)]; for the
- * data gradient the other way, dx[n, xc, in(ho), in(wo)] += w dy[...]. */
+/* One tap of a conv as a multiply-add over the output: forward,
+ * y[n, co, ho, wo] += w x[n, xc, in(ho), in(wo)]; for the data gradient
+ * the other way, dx[...] += w dy[n, co, ho, wo].  The input side is a
+ * padded copy of the plane (in scratch), so every tap covers every output
+ * and the loops have constant bounds. */
 typedef struct TapCtx {
 	int out, in, w;    /* slots: what is added to, what is read, the weight */
-	bool into_x;       /* out is shaped like the conv's input */
+	bool into_x;       /* out is the input side (the padded plane) */
+	int pad;           /* slot of the padded planes */
+	LExpr *pbase;      /* where this plane's padded copy starts */
 	int n, co, ci, xc; /* loop variables: sample, output channel, input channel in group, its index */
 } TapCtx;
+
+/* The padded plane's size. */
+static int64_t pad_h(const Geo *g)
+{
+	return g->x.d[2] + 2 * (int64_t)g->a.pad;
+}
+
+static int64_t pad_w(const Geo *g)
+{
+	return g->x.d[3] + 2 * (int64_t)g->a.pad;
+}
+
+/* Output (ho, wo) under tap (i, j), in the padded plane. */
+static LExpr *pad_at(LProgram *P, const Geo *g, LExpr *base, int ho, int wo, LExpr *i, LExpr *j)
+{
+	LExpr *r = ADD(MUL(V(ho), I(g->a.stride)), MUL(i, I(g->a.dilation)));
+	LExpr *c = ADD(MUL(V(wo), I(g->a.stride)), MUL(j, I(g->a.dilation)));
+	return ADD(base, ADD(MUL(r, I(pad_w(g))), c));
+}
+
+/* Every tap, each over the whole output. */
+static LStmt *each_tap_full(KB *kb, const Geo *g, TapFn f, void *ctx)
+{
+	LProgram *P = kb->p;
+	int i = kb_var(kb, "i"), j = kb_var(kb, "j");
+	return FOR(i, I(0), I(g->a.kh),
+		   FOR(j, I(0), I(g->a.kw),
+		       f(kb, g, V(i), V(j), I(0), I(g->y.d[2]), I(0), I(g->y.d[3]), ctx)));
+}
+
+/* Plane `plane` (flat start) of the input side into the padded copy at
+ * base, zeros around it; or back, the copy's inside into the plane. */
+static LStmt *pad_copy(KB *kb, const Geo *g, int pad, LExpr *base, int x, LExpr *plane, bool in)
+{
+	LProgram *P = kb->p;
+	int64_t hp = pad_h(g), wp = pad_w(g), h = g->x.d[2], w = g->x.d[3], p = g->a.pad;
+	int z = kb_var(kb, "z"), r = kb_var(kb, "r"), c = kb_var(kb, "c");
+	LExpr *pi = ADD(base, ADD(MUL(ADD(V(r), I(p)), I(wp)), ADD(V(c), I(p))));
+	LExpr *xi = ADD(plane, ADD(MUL(V(r), I(w)), V(c)));
+	if (!in)
+		return FOR(r, I(0), I(h), FOR(c, I(0), I(w), STORE(x, xi, LD(pad, pi))));
+	return SEQ(FOR(z, I(0), I(hp * wp), STORE(pad, ADD(base, V(z)), R(0))),
+		   FOR(r, I(0), I(h), FOR(c, I(0), I(w), STORE(pad, pi, LD(x, xi)))));
+}
 
 static LStmt *mac_tap(KB *kb, const Geo *g, LExpr *i, LExpr *j, LExpr *h0, LExpr *h1, LExpr *w0,
 		      LExpr *w1, void *vctx)
@@ -55,10 +103,11 @@ static LStmt *mac_tap(KB *kb, const Geo *g, LExpr *i, LExpr *j, LExpr *h0, LExpr
 	int wv = kb_rvar(kb, "w"), ho = kb_var(kb, "ho"), wo = kb_var(kb, "wo");
 	IrShape ws = ir_shape4(g->y.d[1], g->cig, g->a.kh, g->a.kw);
 	LExpr *yi = kb_at4(P, &g->y, V(c->n), V(c->co), V(ho), V(wo));
-	LExpr *xi = kb_at4(P, &g->x, V(c->n), V(c->xc), kb_in_row(P, g, ho, i), kb_in_col(P, g, wo, j));
-	LExpr *oi = c->into_x ? xi : yi, *ii = c->into_x ? yi : xi;
+	LExpr *xi = pad_at(P, g, c->pbase, ho, wo, i, j);
+	LStmt *mac = c->into_x ? ACCUM(c->pad, xi, RMUL(V(wv), LD(c->in, yi)))
+			       : ACCUM(c->out, yi, RMUL(V(wv), LD(c->pad, xi)));
 	return SEQ(LET(wv, LD(c->w, kb_at4(P, &ws, V(c->co), V(c->ci), i, j))),
-		   FOR(ho, h0, h1, FOR(wo, w0, w1, ACCUM(c->out, oi, RMUL(V(wv), LD(c->in, ii))))));
+		   FOR(ho, h0, h1, FOR(wo, w0, w1, mac)));
 }
 
 /* A loop over groups and the output channels of each: channel co and the
@@ -84,22 +133,30 @@ static LStmt *fwd_channel(KB *kb, const Geo *g, void *vctx)
 	int ci = kb_var(kb, "ci"), xc = kb_var(kb, "xc");
 	LExpr *base = MUL(ADD(MUL(V(c->n), I(g->y.d[1])), V(c->co)), I(hw));
 	LExpr *init = kb->n->nin > 2 ? LD(kb_in(kb, 2), V(c->co)) : R(0);
+	LExpr *plane = MUL(ADD(MUL(V(c->n), I(g->x.d[1])), V(xc)), I(g->x.d[2] * g->x.d[3]));
 	TapCtx in = *c;
 	in.ci = ci;
 	in.xc = xc;
 	return SEQ(FOR(p, I(0), I(hw), STORE(c->out, ADD(base, V(p)), init)),
 		   FOR(ci, I(0), I(g->cig),
-		       SEQ(LET(xc, ADD(V(xg), V(ci))), kb_each_tap(kb, g, mac_tap, &in))));
+		       SEQ(LET(xc, ADD(V(xg), V(ci))), pad_copy(kb, g, c->pad, c->pbase, c->in, plane, true),
+			   each_tap_full(kb, g, mac_tap, &in))));
 }
 
+/* Per sample (one thread each, with its own padded plane), per output
+ * channel: its plane starts at the bias and gets every tap of every input
+ * channel of its group. */
 static void conv_direct(KB *kb)
 {
 	LProgram *P = kb->p;
+	const KernCtx *k = kb->k;
 	Geo g = geometry(kb);
 	TapCtx c = {.out = kb_out(kb), .in = kb_in(kb, 0), .w = kb_in(kb, 1)};
+	c.pad = kb_buf(kb, k->scratch[k->v], true);
 	c.n = kb_var(kb, "n");
 	c.co = kb_var(kb, "c");
 	c.xc = kb_var(kb, "xg");
+	c.pbase = MUL(V(c.n), I(pad_h(&g) * pad_w(&g)));
 	LStmt *body = group_loop(kb, &g, c.co, c.xc, fwd_channel, &c);
 	kb_finish(kb, g.cig == 1 && g.cog == 1 ? "depthwise_conv" : "conv",
 		  PFOR(c.n, I(0), I(g.y.d[0]), body));
@@ -172,34 +229,40 @@ static void bwd_filter_pointwise(KB *kb)
 
 /* ---- direct gradients ------------------------------------------------------------ */
 
-/* Per sample, per group, per input channel: zero its plane, then add the
- * taps of every output channel of the group. */
+/* Per sample (one thread each), per group, per input channel: the taps of
+ * every output channel of the group go into a zeroed padded plane, whose
+ * inside is then the input channel's gradient. */
 static void bwd_data_direct(KB *kb)
 {
 	LProgram *P = kb->p;
+	const KernCtx *k = kb->k;
 	Geo g = geometry(kb);
 	TapCtx c = {.out = kb_out(kb), .in = kb_in(kb, 0), .w = kb_in(kb, 1), .into_x = true};
+	c.pad = kb_buf(kb, k->scratch[k->v], true);
 	c.n = kb_var(kb, "n");
 	c.ci = kb_var(kb, "ci");
 	c.xc = kb_var(kb, "xc");
 	c.co = kb_var(kb, "co");
-	int gr = kb_var(kb, "g"), col = kb_var(kb, "col"), p = kb_var(kb, "p");
+	c.pbase = MUL(V(c.n), I(pad_h(&g) * pad_w(&g)));
+	int gr = kb_var(kb, "g"), col = kb_var(kb, "col"), z = kb_var(kb, "z");
 	int64_t hw = g.x.d[2] * g.x.d[3];
 	LExpr *plane = MUL(ADD(MUL(V(c.n), I(g.x.d[1])), V(c.xc)), I(hw));
 	LStmt *per_in = SEQ(LET(c.xc, ADD(MUL(V(gr), I(g.cig)), V(c.ci))),
-			    FOR(p, I(0), I(hw), STORE(c.out, ADD(plane, V(p)), R(0))),
+			    FOR(z, I(0), I(pad_h(&g) * pad_w(&g)), STORE(c.pad, ADD(c.pbase, V(z)), R(0))),
 			    FOR(col, I(0), I(g.cog),
 				SEQ(LET(c.co, ADD(MUL(V(gr), I(g.cog)), V(col))),
-				    kb_each_tap(kb, &g, mac_tap, &c))));
+				    each_tap_full(kb, &g, mac_tap, &c))),
+			    pad_copy(kb, &g, c.pad, c.pbase, c.out, plane, false));
 	LStmt *body = FOR(gr, I(0), I(g.a.groups), FOR(c.ci, I(0), I(g.cig), per_in));
 	kb_finish(kb, g.cig == 1 && g.cog == 1 ? "depthwise_conv_bwd_data" : "conv_bwd_data",
 		  PFOR(c.n, I(0), I(g.x.d[0]), body));
 }
 
 typedef struct FilterCtx {
-	int dw, x, dy, rows;  /* slots; rows: the row accumulators */
+	int dw, x, dy, rows;  /* slots; rows: the row accumulators and padded planes */
 	int co, n, ci, xc;
 	int64_t wo_len;       /* columns of a row accumulator */
+	LExpr *pbase;         /* this channel's padded plane */
 } FilterCtx;
 
 /* Tap (ci, i, j) of output channel co, sample n: its row accumulator gets
@@ -215,9 +278,9 @@ static LStmt *filter_tap(KB *kb, const Geo *g, LExpr *i, LExpr *j, LExpr *h0, LE
 	LExpr *tap = ADD(MUL(ADD(MUL(V(c->ci), I(g->a.kh)), i), I(g->a.kw)), j);
 	LExpr *row = MUL(ADD(MUL(V(c->co), I(g->cig * ntaps)), tap), I(c->wo_len));
 	LExpr *yi = kb_at4(P, &g->y, V(c->n), V(c->co), V(ho), V(wo));
-	LExpr *xi = kb_at4(P, &g->x, V(c->n), V(c->xc), kb_in_row(P, g, ho, i), kb_in_col(P, g, wo, j));
+	LExpr *xi = pad_at(P, g, c->pbase, ho, wo, i, j);
 	return FOR(ho, h0, h1,
-		   FOR(wo, w0, w1, ACCUM(c->rows, ADD(row, V(wo)), RMUL(LD(c->dy, yi), LD(c->x, xi)))));
+		   FOR(wo, w0, w1, ACCUM(c->rows, ADD(row, V(wo)), RMUL(LD(c->dy, yi), LD(c->rows, xi)))));
 }
 
 /* Per output channel (one thread each), per sample: every tap adds its
@@ -249,10 +312,14 @@ static void bwd_filter_direct(KB *kb)
 				    SET(acc, RADD(V(acc), LD(c.rows, ADD(ADD(rows0, MUL(V(t), I(c.wo_len))),
 									 V(w)))))),
 			       ACCUM(c.dw, ADD(MUL(V(c.co), I(taps)), V(t)), V(acc))));
+	/* the padded planes follow the row accumulators of every channel */
+	c.pbase = ADD(I(g.y.d[1] * taps * c.wo_len), MUL(V(c.co), I(pad_h(&g) * pad_w(&g))));
+	LExpr *plane = MUL(ADD(MUL(V(c.n), I(g.x.d[1])), V(c.xc)), I(g.x.d[2] * g.x.d[3]));
 	LStmt *sample = SEQ(zero_rows,
 			    FOR(c.ci, I(0), I(g.cig),
 				SEQ(LET(c.xc, ADD(MUL(group, I(g.cig)), V(c.ci))),
-				    kb_each_tap(kb, &g, filter_tap, &c))),
+				    pad_copy(kb, &g, c.rows, c.pbase, c.x, plane, true),
+				    each_tap_full(kb, &g, filter_tap, &c))),
 			    flush);
 	LStmt *body = SEQ(zero_dw, FOR(c.n, I(0), I(g.x.d[0]), sample));
 	kb_finish(kb, g.cig == 1 && g.cog == 1 ? "depthwise_conv_bwd_filter" : "conv_bwd_filter",

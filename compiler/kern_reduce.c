@@ -11,14 +11,22 @@ int64_t scratch_size(const IrGraph *g, int v)
 	const IrNode *n = &g->node[v];
 	if (n->op == IR_MAX_POOL_BWD) /* what is left of dy to hand out (kern_pool.c) */
 		return ir_numel(g->node[n->in[1]].shape);
-	if (n->op == IR_CONV2D_BWD_FILTER) {
-		/* a row accumulator per tap per output channel (kern_conv.c),
-		 * except for the 1x1 convs that BLAS does */
+	if (n->op == IR_CONV2D || n->op == IR_CONV2D_BWD_DATA || n->op == IR_CONV2D_BWD_FILTER) {
+		/* kern_conv.c: a padded copy of an input plane per thread (per
+		 * sample, or per output channel for the filter gradient, which
+		 * also keeps a row accumulator per tap); nothing for the 1x1
+		 * convs that BLAS does */
 		const IrAttr *a = &n->at;
-		bool pointwise = a->kh == 1 && a->kw == 1 && a->stride == 1 && a->pad == 0 &&
-				 a->groups == 1;
-		const IrShape *x = &g->node[n->in[0]].shape, *dy = &g->node[n->in[1]].shape;
-		return pointwise ? 0 : dy->d[1] * (x->d[1] / a->groups) * a->kh * a->kw * dy->d[3];
+		if (a->kh == 1 && a->kw == 1 && a->stride == 1 && a->pad == 0 && a->groups == 1)
+			return 0;
+		const IrShape *x = n->op == IR_CONV2D_BWD_DATA ? &n->shape : &g->node[n->in[0]].shape;
+		const IrShape *y = n->op == IR_CONV2D ? &n->shape
+				   : n->op == IR_CONV2D_BWD_DATA ? &g->node[n->in[0]].shape
+								 : &g->node[n->in[1]].shape;
+		int64_t padded = (x->d[2] + 2 * (int64_t)a->pad) * (x->d[3] + 2 * (int64_t)a->pad);
+		if (n->op != IR_CONV2D_BWD_FILTER)
+			return x->d[0] * padded;
+		return y->d[1] * ((x->d[1] / a->groups) * a->kh * a->kw * y->d[3] + padded);
 	}
 	if (n->op == IR_MIXED_DOT) {
 		const IrShape *s = &g->node[n->in[0]].shape;
