@@ -21,9 +21,8 @@ void fixture_read(StFile *f, const char *name)
 		fail_msg("%s", err);
 }
 
-Model *fixture_compile(Arena *a, const StFile *f, const char *space)
+Model *fixture_space(Arena *a, const char *space, const Override *ov, int nov)
 {
-	static const char *const keys[] = {"C", "layers", "nodes", "input", "classes", "batch"};
 	char path[512];
 	Diag d;
 	diag_init(&d, stderr);
@@ -32,21 +31,40 @@ Model *fixture_compile(Arena *a, const StFile *f, const char *space)
 	assert_non_null(src);
 	Spec *spec = parse_spec(a, &d, src);
 	assert_non_null(spec);
+	Override *o = arena_array(a, (size_t)(nov > 0 ? nov : 1), sizeof *o);
+	for (int i = 0; i < nov; i++)
+		o[i] = ov[i];
+	Model *m = sema_run(a, &d, spec, o, nov);
+	assert_non_null(m);
+	return m;
+}
+
+Model *fixture_space_with(Arena *a, const char *space, const char *const *defs, int n)
+{
+	Override *ov = arena_array(a, (size_t)(n > 0 ? n : 1), sizeof *ov);
+	for (int i = 0; i < n; i++) {
+		const char *eq = strchr(defs[i], '=');
+		assert_non_null(eq);
+		ov[i] = (Override){.name = arena_strndup(a, defs[i], (size_t)(eq - defs[i])),
+				   .value = eq + 1};
+	}
+	return fixture_space(a, space, ov, n);
+}
+
+Model *fixture_compile(Arena *a, const StFile *f, const char *space)
+{
+	static const char *const keys[] = {"C", "layers", "nodes", "input", "classes", "batch"};
 	Override ov[6];
 	int nov = 0;
 	for (int i = 0; i < 6; i++) {
 		/* s1 fixes its 14 edges, so it has no nodes parameter */
 		if (strcmp(keys[i], "nodes") == 0 && strcmp(space, "s1") == 0)
 			continue;
-		ov[nov].name = keys[i];
-		ov[nov].value = st_meta(f, keys[i]);
-		ov[nov].used = false;
+		ov[nov] = (Override){.name = keys[i], .value = st_meta(f, keys[i])};
 		assert_non_null(ov[nov].value);
 		nov++;
 	}
-	Model *m = sema_run(a, &d, spec, ov, nov);
-	assert_non_null(m);
-	return m;
+	return fixture_space(a, space, ov, nov);
 }
 
 int fixture_load(Interp *it, const StFile *f)

@@ -9,6 +9,10 @@
 
 /* Read tests/reference/NAME (fails the test when it cannot). */
 void fixture_read(StFile *f, const char *name);
+/* Compile examples/spaces/SPACE.nas with the overrides ov (fails the test
+ * when the spec does not compile); or with "NAME=VALUE" strings. */
+Model *fixture_space(Arena *a, const char *space, const Override *ov, int nov);
+Model *fixture_space_with(Arena *a, const char *space, const char *const *defs, int n);
 /* Compile examples/spaces/SPACE.nas with the configuration recorded in the
  * fixture's metadata (C, layers, nodes, input, classes, batch; nodes only
  * when the spec has it). */

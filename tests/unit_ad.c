@@ -22,7 +22,6 @@
 #include "fixture.h"
 #include "interp.h"
 #include "model.h"
-#include "parse.h"
 #include "rng.h"
 
 static Arena arena;
@@ -497,28 +496,6 @@ static void test_every_primitive(void **state)
 
 /* ---- whole supernets ------------------------------------------------------------- */
 
-static Model *compile(Arena *a, const char *space, const char *const *ov_text, int nov)
-{
-	char path[512];
-	Diag d;
-	diag_init(&d, stderr);
-	snprintf(path, sizeof path, "%s/examples/spaces/%s.nas", SRCDIR, space);
-	Source *src = read_source(a, &d, path);
-	assert_non_null(src);
-	Spec *spec = parse_spec(a, &d, src);
-	assert_non_null(spec);
-	Override ov[8];
-	for (int i = 0; i < nov; i++) {
-		const char *eq = strchr(ov_text[i], '=');
-		ov[i].name = arena_strndup(a, ov_text[i], (size_t)(eq - ov_text[i]));
-		ov[i].value = eq + 1;
-		ov[i].used = false;
-	}
-	Model *m = sema_run(a, &d, spec, ov, nov);
-	assert_non_null(m);
-	return m;
-}
-
 /* Random leaves for a whole network: a batch with labels, weights (halved,
  * but BN scales about 1), alphas and tangents from N(0, 1).  The same values
  * go to `part`, an interpreter of a prefix of the same graph. */
@@ -555,7 +532,7 @@ static void check_network(const char *space, const char *const *ov, int nov)
 {
 	Arena a;
 	arena_init(&a);
-	Model *m = compile(&a, space, ov, nov);
+	Model *m = fixture_space_with(&a, space, ov, nov);
 	IrGraph *g = &m->g;
 	int n_forward = g->n;
 	int ngrad = ad_gradient_program(g);
@@ -646,7 +623,7 @@ static void check_hvp(const char *space, const char *const *ov, int nov, IrOp se
 {
 	Arena a;
 	arena_init(&a);
-	Model *m = compile(&a, space, ov, nov);
+	Model *m = fixture_space_with(&a, space, ov, nov);
 	IrGraph *g = &m->g;
 	int n_forward = g->n;
 	ad_gradient_program(g);

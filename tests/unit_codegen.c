@@ -21,7 +21,6 @@
 #include "ad.h"
 #include "fixture.h"
 #include "interp.h"
-#include "parse.h"
 #include "rng.h"
 
 static char workdir[] = "/tmp/nasc-codegen-XXXXXX";
@@ -167,19 +166,7 @@ static void check_f64(const char *space, const char *const *ov, int nov)
 
 	Arena a;
 	arena_init(&a);
-	char path[512];
-	Diag d;
-	diag_init(&d, stderr);
-	snprintf(path, sizeof path, "%s/examples/spaces/%s.nas", SRCDIR, space);
-	Source *src = read_source(&a, &d, path);
-	Spec *spec = parse_spec(&a, &d, src);
-	Override o[8];
-	for (int i = 0; i < nov; i++) {
-		const char *eq = strchr(ov[i], '=');
-		o[i] = (Override){.name = arena_strndup(&a, ov[i], (size_t)(eq - ov[i])), .value = eq + 1};
-	}
-	Model *m = sema_run(&a, &d, spec, o, nov);
-	assert_non_null(m);
+	Model *m = fixture_space_with(&a, space, ov, nov);
 	IrGraph *g = &m->g;
 	ad_gradient_program(g);
 	Interp it;
