@@ -2,6 +2,8 @@
  * safetensors.h for the format and the contract. */
 #include "safetensors.h"
 
+#include "atomic.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -576,42 +578,6 @@ static char *build_header(Ctx *c, const StFile *f)
 	return s;
 }
 
-static int write_all(int fd, const void *buf, size_t n)
-{
-	const unsigned char *p = buf;
-	while (n > 0) {
-		ssize_t k = write(fd, p, n);
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += k;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
-/* Makes a completed rename durable; best effort. */
-static void sync_parent(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	char *dir = slash ? malloc((size_t)(slash - path) + 2) : dup_str(".");
-	if (!dir)
-		return;
-	if (slash) {
-		size_t n = slash == path ? 1 : (size_t)(slash - path);
-		memcpy(dir, path, n);
-		dir[n] = '\0';
-	}
-	int fd = open(dir, O_RDONLY);
-	if (fd >= 0) {
-		(void)fsync(fd);
-		close(fd);
-	}
-	free(dir);
-}
-
 int st_write(const char *path, const StFile *f, char *err, size_t errlen)
 {
 	Ctx c = {path, err, errlen};
@@ -623,51 +589,19 @@ int st_write(const char *path, const StFile *f, char *err, size_t errlen)
 	size_t hlen = strlen(hdr);
 	size_t padded = (hlen + 7) / 8 * 8;
 
-	static const char suffix[] = ".tmp.XXXXXX";
-	char *tmp = malloc(strlen(path) + sizeof suffix);
-	if (!tmp) {
-		free(hdr);
-		return st_errorf(err, errlen, path, "out of memory");
-	}
-	strcpy(tmp, path);
-	strcat(tmp, suffix);
-	int fd = mkstemp(tmp);
-	if (fd < 0) {
-		int e = errno;
-		st_errorf(err, errlen, path, "cannot create temporary file %s: %s", tmp, strerror(e));
-		free(tmp);
+	AtomicFile a;
+	if (atomic_open(&a, path, err, errlen) != 0) {
 		free(hdr);
 		return -1;
 	}
-	(void)fchmod(fd, 0644);
-
 	unsigned char lenbuf[8];
 	static const char spaces[8] = "        ";
 	put_le64(lenbuf, padded);
-	int ok = write_all(fd, lenbuf, 8) == 0 && write_all(fd, hdr, hlen) == 0 &&
-		 write_all(fd, spaces, padded - hlen) == 0;
-	for (size_t i = 0; ok && i < f->ntensors; i++)
-		ok = write_all(fd, f->tensors[i].data, f->tensors[i].nbytes) == 0;
-	const char *what = "write";
-	if (ok && !(ok = fsync(fd) == 0))
-		what = "fsync";
-	int e = errno;
-	if (close(fd) != 0 && ok) {
-		ok = 0;
-		e = errno;
-		what = "close";
-	}
-	if (ok && !(ok = rename(tmp, path) == 0)) {
-		e = errno;
-		what = "rename";
-	}
-	if (!ok) {
-		unlink(tmp);
-		st_errorf(err, errlen, path, "%s of %s failed: %s", what, tmp, strerror(e));
-	} else {
-		sync_parent(path);
-	}
-	free(tmp);
+	atomic_write(&a, lenbuf, 8);
+	atomic_write(&a, hdr, hlen);
+	atomic_write(&a, spaces, padded - hlen);
+	for (size_t i = 0; i < f->ntensors; i++)
+		atomic_write(&a, f->tensors[i].data, f->tensors[i].nbytes);
 	free(hdr);
-	return ok ? 0 : -1;
+	return atomic_commit(&a, err, errlen);
 }
