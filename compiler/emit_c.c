@@ -8,6 +8,7 @@
  * and gradient blocks and the batch, and the file ends with the program's
  * description and a main() that hands it to the runtime. */
 #include "emit_c.h"
+#include "emit_meta.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -373,21 +374,6 @@ static const char *kind_name(const LTensor *t)
 	}
 }
 
-/* A string as a C literal. */
-static void c_string(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(out, "\\%c", *s);
-		else if ((unsigned char)*s < 32 || (unsigned char)*s >= 127)
-			fprintf(out, "\\%03o", (unsigned char)*s);
-		else
-			fputc(*s, out);
-	}
-	fputc('"', out);
-}
-
 void emit_c(FILE *out, const Lowered *L, const EmitInfo *info)
 {
 	Emit e = {.out = out, .p = &L->p, .f64 = info->f64};
@@ -416,31 +402,36 @@ void emit_c(FILE *out, const Lowered *L, const EmitInfo *info)
 	for (int i = 0; i < L->ntensors; i++) {
 		const LTensor *t = &L->tensors[i];
 		fputs("\t{", out);
-		c_string(out, t->name);
+		emit_c_string(out, t->name);
 		fprintf(out, ", %s, %d, {", kind_name(t), t->shape.rank);
 		for (int j = 0; j < t->shape.rank; j++)
 			fprintf(out, "%s%" PRId64, j ? ", " : "", t->shape.d[j]);
 		fprintf(out, "}, %" PRId64 ", %" PRId64 ", %" PRId64 "},\n", ir_numel(t->shape), t->offset,
 			t->fan_in);
 	}
-	fputs("};\n\nconst NasProgram nas_program = {\n\t.spec = ", out);
-	c_string(out, info->spec);
+	fputs("};\n\n", out);
+	int ntypes = emit_meta(out, info->model, L);
+	fputs("const NasProgram nas_program = {\n\t.spec = ", out);
+	emit_c_string(out, info->spec);
 	fputs(",\n\t.config = ", out);
-	c_string(out, info->config);
+	emit_c_string(out, info->config);
 	fputs(",\n\t.nasc_version = ", out);
-	c_string(out, info->version);
+	emit_c_string(out, info->version);
 	fprintf(out, ",\n\t.real_size = sizeof(real),\n"
 		     "\t.batch = %" PRId64 ", .in_c = %" PRId64 ", .in_h = %" PRId64 ", .in_w = %" PRId64
 		     ", .classes = %" PRId64 ",\n"
 		     "\t.ntensors = %d,\n\t.tensors = tensors,\n\t.nparams = %" PRId64 ",\n"
 		     "\t.arena_bytes = %" PRId64 " * sizeof(real),\n"
-		     "\t.flops = %" PRId64 ",\n"
+		     "\t.flops = %" PRId64 ",\n",
+		L->batch, L->in_c, L->in_h, L->in_w, L->classes, L->ntensors, L->nparams,
+		L->p.arena_bytes, info->flops);
+	emit_schedule(out, &info->model->sched);
+	fprintf(out, "\t.ncell_types = %d,\n\t.cell_types = %s,\n"
 		     "\t.grad = run_grad,\n\t.loss = run_loss,\n\t.grad_alpha = run_grad_alpha,\n};\n\n"
 		     "int main(int argc, char **argv)\n{\n"
 		     "\t/* threads are the kernels' own: each matrix product runs on one */\n"
 		     "\topenblas_set_num_threads(1);\n"
 		     "\treturn nas_main(&nas_program, argc, argv);\n}\n",
-		L->batch, L->in_c, L->in_h, L->in_w, L->classes, L->ntensors, L->nparams,
-		L->p.arena_bytes, info->flops);
+		ntypes, ntypes ? "cell_types" : "NULL");
 	free(e.var_no);
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "lower.h"
+#include "model.h"
 
 typedef struct EmitInfo {
 	const char *spec;     /* the spec file */
@@ -14,6 +15,7 @@ typedef struct EmitInfo {
 	const char *version;  /* of nasc */
 	bool f64;             /* double precision */
 	int64_t flops;        /* forward FLOPs per sample, for the runtime's reports */
+	const Model *model;   /* its schedule and cell types */
 } EmitInfo;
 
 void emit_c(FILE *out, const Lowered *L, const EmitInfo *info);

@@ -171,6 +171,11 @@ void info_text(FILE *out, const Model *m)
 		s->drop_path.prob, s->drop_path.ramp == RAMP_LINEAR ? " (ramped linearly)" : "",
 		s->cutout.prob, s->cutout.length,
 		s->cutout.ramp == RAMP_LINEAR ? " (ramped linearly)" : "");
+	if (s->crop)
+		fprintf(out, "           random crop after %" PRId64 "px of zero padding%s\n", s->crop,
+			s->flip ? ", horizontal flip" : "");
+	else if (s->flip)
+		fprintf(out, "           horizontal flip\n");
 	if (s->hessian.mode == HESS_NONE)
 		fprintf(out, "  hessian  not tracked\n");
 	else
@@ -378,6 +383,7 @@ void info_json(FILE *out, const Model *m)
 	jnum(out, s->cutout.prob);
 	fprintf(out, ", \"length\": %" PRId64 ", \"ramp\": \"%s\"},\n", s->cutout.length,
 		ramp_names[s->cutout.ramp]);
+	fprintf(out, "    \"crop\": %" PRId64 ", \"flip\": %s,\n", s->crop, s->flip ? "true" : "false");
 	fprintf(out, "    \"hessian\": {\"mode\": \"%s\", \"every\": %" PRId64 ", \"iters\": %" PRId64
 		"},\n", hess_names[s->hessian.mode], s->hessian.every, s->hessian.iters);
 	fprintf(out, "    \"controller\": {\"kind\": \"%s\", \"factor\": ",

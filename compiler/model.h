@@ -83,6 +83,8 @@ typedef struct ModelCell {
 } ModelCell;
 
 typedef enum Order { ORDER_FIRST, ORDER_SECOND } Order;
+/* These enums have the values of nasrt.h's NasHessian, NasController,
+ * NasRamp and NasKnob, which generated programs are initialized with. */
 typedef enum HessianMode { HESS_NONE, HESS_EXACT, HESS_LANCZOS } HessianMode;
 typedef enum ControllerKind { CTRL_NONE, CTRL_ES, CTRL_ADA } ControllerKind;
 typedef enum Ramp { RAMP_NONE, RAMP_LINEAR } Ramp;
@@ -99,6 +101,8 @@ typedef struct Schedule {
 	double l2;
 	struct { double prob; Ramp ramp; } drop_path;
 	struct { double prob; int64_t length; Ramp ramp; } cutout;
+	int64_t crop;           /* random crop after zero padding by crop pixels; 0: none */
+	bool flip;              /* random horizontal flip */
 	struct { HessianMode mode; int64_t every, iters; } hessian;
 	struct {
 		ControllerKind kind;

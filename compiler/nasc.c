@@ -76,7 +76,7 @@ static int generate(Model *m, Arena *a, const char *spec, const Override *ov, in
 	if (nov == 0)
 		snprintf(config, sizeof config, "the spec's defaults");
 	EmitInfo info = {.spec = spec, .config = config, .version = PACKAGE_VERSION, .f64 = f64,
-			 .flops = m->flops};
+			 .flops = m->flops, .model = m};
 	if (!build) {
 		if (!out_path) {
 			emit_c(stdout, &L, &info);

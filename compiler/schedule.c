@@ -60,6 +60,8 @@ static const Setting settings[] = {
 	 {{"prob", F_FLOAT, 0, 1, 0, OFF(cutout.prob), NULL, 0, 0},
 	  {"length", F_INT, 0, 1 << 20, 0, OFF(cutout.length), NULL, 0, 0},
 	  {"ramp", F_SYM, 0, 0, 0, OFF(cutout.ramp), ramps, N(ramps), 0}}},
+	{"crop", NULL, 0, 0, 1, {{"crop", F_INT, 0, 1 << 10, 0, OFF(crop), NULL, 0, 0}}},
+	{"flip", NULL, 0, 0, 1, {{"flip", F_BOOL, 0, 0, 0, OFF(flip), NULL, 0, 0}}},
 	{"weights", sgd_v, 1, 0, 6,
 	 {{"lr", F_FLOAT, 0, INFINITY, OPEN_LO, OFF(weights.lr), NULL, 0, 1},
 	  {"lr_min", F_FLOAT, 0, INFINITY, 0, OFF(weights.lr_min), NULL, 0, 1},

@@ -37,6 +37,59 @@ typedef struct NasTensor {
 	int64_t fan_in;     /* for the uniform bounds; 0 when unused */
 } NasTensor;
 
+/* The spec's `search` block: the defaults of `BIN search`, whose command
+ * line may override them.  docs/dsl.md describes every field. */
+typedef enum NasRamp { NAS_RAMP_NONE, NAS_RAMP_LINEAR } NasRamp;
+typedef enum NasHessian { NAS_HESS_NONE, NAS_HESS_EXACT, NAS_HESS_LANCZOS } NasHessian;
+typedef enum NasController { NAS_CTRL_NONE, NAS_CTRL_ES, NAS_CTRL_ADA } NasController;
+typedef enum NasKnob { NAS_KNOB_L2, NAS_KNOB_AUGMENT } NasKnob;
+
+typedef struct NasSchedule {
+	int64_t epochs, batch, seed;
+	double split;           /* share of the training set that trains the weights */
+	int second_order;
+	struct { double lr, lr_min, momentum, clip; int nesterov, cosine; } weights;
+	struct { double lr, beta1, beta2, eps, weight_decay; } arch;
+	double l2;
+	struct { double prob; NasRamp ramp; } drop_path;
+	struct { double prob; int64_t length; NasRamp ramp; } cutout;
+	int64_t crop;           /* zero padding of the random crop; 0: none */
+	int flip;               /* random horizontal flip */
+	struct { NasHessian mode; int64_t every, iters; } hessian;
+	struct {
+		NasController kind;
+		double factor;
+		int64_t window, k, start;
+		double eta, max;
+		NasKnob knob;
+	} controller;
+} NasSchedule;
+
+/* One mixed edge of a cell type. */
+typedef struct NasEdge {
+	int from, to;           /* states: 0 and 1 are the cell inputs, 2.. the nodes */
+	int stride;
+	int nops;
+	const char *const *ops; /* its candidates in declared order: the columns of
+				   its row of alpha */
+} NasEdge;
+
+/* A cell type with an architecture tensor, alpha.<name> [nedges, nops]. */
+typedef struct NasCellType {
+	const char *name;
+	int alpha;              /* its tensor's index in the table */
+	int nodes;
+	int nedges;
+	const NasEdge *edges;   /* node by node, by source state: the rows of alpha */
+	int nops;
+	int keep;               /* genotype: incoming edges kept per node */
+	int nexclude;
+	const char *const *exclude; /* genotype: ops never chosen */
+	int noutputs;
+	const int *outputs;     /* states concatenated into the cell output */
+	int ncells;             /* cells of this type in the network */
+} NasCellType;
+
 /* One evaluation: the caller fills the inputs, the program the outputs. */
 typedef struct NasRun {
 	const void *params;   /* nparams reals */
@@ -62,6 +115,9 @@ typedef struct NasProgram {
 	int64_t arena_bytes;
 	int64_t flops;            /* of one sample's forward pass: 2 per multiply-add of
 				     the convs and linear layers (as `nasc info` counts) */
+	NasSchedule schedule;
+	int ncell_types;
+	const NasCellType *cell_types; /* those with alpha, in the table's order */
 	/* Training mode (batch statistics): loss, and its gradient with respect
 	 * to every parameter, written to run->grads. */
 	void (*grad)(NasRun *run);
