@@ -3,10 +3,18 @@
  * text and Graphviz forms, saved together in one folder. */
 #include "genotype.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include "atomic.h"
+#include "safetensors.h"
 #include "state.h"
 
 /* ---- derivation ---- */
@@ -368,4 +376,169 @@ void genotype_write_dot(FILE *out, const Genotype *g, int i)
 		fputs(" -> \"c_{k}\";\n", out);
 	}
 	fputs("}\n", out);
+}
+
+/* ---- saving ---- */
+
+/* What one writer puts in a file, in memory. */
+typedef struct Text {
+	char *buf;
+	size_t len;
+} Text;
+
+/* File k of a save, in memory: 0 the JSON, 1 the text (each with a
+ * newline), 2 + i the drawing of cell type i. */
+static int render(Text *t, const Genotype *g, int k)
+{
+	FILE *f = open_memstream(&t->buf, &t->len);
+	if (!f)
+		return -1;
+	if (k == 0)
+		genotype_write_json(f, g);
+	else if (k == 1)
+		genotype_write_text(f, g);
+	else
+		genotype_write_dot(f, g, k - 2);
+	if (k < 2)
+		fputc('\n', f);
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+/* DIR/name + suffix, malloc'd. */
+static char *join(const char *dir, const char *name, const char *suffix)
+{
+	size_t n = strlen(dir) + strlen(name) + strlen(suffix) + 2;
+	char *s = malloc(n);
+	if (s)
+		snprintf(s, n, "%s/%s%s", dir, name, suffix);
+	return s;
+}
+
+extern char **environ;
+
+/* Runs `dot -Tsvg` (found on PATH) with the file dot_path as its input
+ * and fd as its output, its complaints discarded.  No shell is involved,
+ * so no path needs quoting.  Returns 1 when it exits with status 0. */
+static int spawn_dot(const char *dot_path, int fd)
+{
+	char *argv[] = {"dot", "-Tsvg", NULL};
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int st = 0, ok = 0;
+	if (posix_spawn_file_actions_init(&fa) != 0)
+		return 0;
+	if (posix_spawn_file_actions_addopen(&fa, 0, dot_path, O_RDONLY, 0) == 0 &&
+	    posix_spawn_file_actions_adddup2(&fa, fd, 1) == 0 &&
+	    (fd <= 2 || posix_spawn_file_actions_addclose(&fa, fd) == 0) &&
+	    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0) == 0 &&
+	    posix_spawnp(&pid, "dot", &fa, NULL, argv, environ) == 0) {
+		pid_t r;
+		while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
+			;
+		ok = r == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	return ok;
+}
+
+/* Draws dot_path into svg_path through a temporary file renamed into
+ * place, so a reader never sees a partial drawing.  Returns 1 when the
+ * svg was written; 0 when Graphviz is missing or fails, after removing
+ * the svg of an earlier save, which would no longer match the .dot. */
+static int draw_svg(const char *dot_path, const char *svg_path)
+{
+	static const char suffix[] = ".tmp.XXXXXX";
+	char *tmp = malloc(strlen(svg_path) + sizeof suffix);
+	int fd = -1, ok = 0;
+	if (tmp) {
+		strcpy(tmp, svg_path);
+		strcat(tmp, suffix);
+		fd = mkstemp(tmp);
+	}
+	if (fd >= 0) {
+		struct stat sb;
+		(void)fchmod(fd, 0644);
+		ok = spawn_dot(dot_path, fd) && fstat(fd, &sb) == 0 && sb.st_size > 0 &&
+		     fsync(fd) == 0;
+		ok = close(fd) == 0 && ok;
+		ok = ok && rename(tmp, svg_path) == 0;
+		if (!ok)
+			unlink(tmp);
+	}
+	if (!ok)
+		unlink(svg_path);
+	free(tmp);
+	return ok;
+}
+
+int genotype_save_svgs(const Genotype *g, const char *dir, int *nsvg, char *err, size_t errlen)
+{
+	/* Every file is rendered first and its temporary file written before
+	 * any is renamed into place: running out of memory or space, or a
+	 * folder that cannot be written, then leaves the folder as it was. */
+	int nfiles = 2 + g->ncells, nopen = 0, rc = -1;
+	Text *text = calloc((size_t)nfiles, sizeof *text);
+	char **path = calloc((size_t)nfiles, sizeof *path);
+	AtomicFile *af = calloc((size_t)nfiles, sizeof *af);
+	if (nsvg)
+		*nsvg = 0;
+	if (!text || !path || !af) {
+		st_errorf(err, errlen, dir, "out of memory");
+		goto out;
+	}
+	path[0] = join(dir, "genotype", ".json");
+	path[1] = join(dir, "genotype", ".txt");
+	for (int i = 0; i < g->ncells; i++)
+		path[2 + i] = join(dir, g->cells[i].type->name, ".dot");
+	for (int i = 0; i < nfiles; i++) {
+		if (!path[i] || render(&text[i], g, i) != 0) {
+			st_errorf(err, errlen, path[i] ? path[i] : dir, "out of memory");
+			goto out;
+		}
+	}
+	for (; nopen < nfiles; nopen++) {
+		if (atomic_open(&af[nopen], path[nopen], err, errlen) != 0)
+			goto out;
+		atomic_write(&af[nopen], text[nopen].buf, text[nopen].len);
+		if (af[nopen].failed) {
+			st_errorf(err, errlen, path[nopen], "write failed: %s", strerror(af[nopen].err));
+			nopen++;
+			goto out;
+		}
+	}
+	/* A failure from here on (fsync, rename) leaves the files before the
+	 * failing one new and the rest as they were; each is whole. */
+	for (int i = 0; i < nfiles; i++) {
+		if (atomic_commit(&af[i], err, errlen) != 0) {
+			for (int j = i + 1; j < nfiles; j++)
+				atomic_abort(&af[j]);
+			nopen = 0;
+			goto out;
+		}
+	}
+	nopen = 0;
+	rc = 0;
+	for (int i = 0; i < g->ncells; i++) {
+		char *svg = join(dir, g->cells[i].type->name, ".svg");
+		int ok = svg && draw_svg(path[2 + i], svg);
+		free(svg);
+		if (ok && nsvg)
+			(*nsvg)++;
+	}
+out:
+	for (int i = 0; i < nopen; i++)
+		atomic_abort(&af[i]);
+	for (int i = 0; text && i < nfiles; i++)
+		free(text[i].buf);
+	for (int i = 0; path && i < nfiles; i++)
+		free(path[i]);
+	free(text);
+	free(path);
+	free(af);
+	return rc;
+}
+
+int genotype_save(const Genotype *g, const char *dir, char *err, size_t errlen)
+{
+	return genotype_save_svgs(g, dir, NULL, err, errlen);
 }

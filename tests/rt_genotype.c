@@ -5,7 +5,10 @@
  * the first strongest such op on each.  Cells like the DARTS space, the
  * RobustDARTS spaces S1 (an op pair per edge), S2 (no `none`) and S3,
  * none strongest everywhere, keep above a node's edge count, in f32 and
- * f64 parameter blocks; then the text, JSON and Graphviz forms. */
+ * f64 parameter blocks; then the text, JSON and Graphviz forms, and
+ * saving them into a folder (with stand-ins for Graphviz's `dot`). */
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <jansson.h>
@@ -777,6 +782,229 @@ static void test_dot(void **state)
 	space_free(&s);
 }
 
+/* ---- saving ---- */
+
+/* A fresh folder under TMPDIR (or /tmp), and removing one again. */
+static char *make_dir(void)
+{
+	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char *dir = malloc(strlen(base) + 32);
+	assert_non_null(dir);
+	sprintf(dir, "%s/rt_genotype.XXXXXX", base);
+	assert_non_null(mkdtemp(dir));
+	return dir;
+}
+
+static void remove_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		char path[4096];
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		struct stat sb;
+		if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+			remove_tree(path);
+		else
+			unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+/* The names in dir, sorted and joined by spaces. */
+static char *listing(const char *dir)
+{
+	struct dirent **names;
+	int n = scandir(dir, &names, NULL, alphasort);
+	assert_true(n >= 0);
+	char *s = calloc(1, 4096);
+	size_t len = 0;
+	assert_non_null(s);
+	for (int i = 0; i < n; i++) {
+		if (names[i]->d_name[0] != '.' && len < 4096)
+			len += (size_t)snprintf(s + len, 4096 - len, "%s%s", len ? " " : "",
+						names[i]->d_name);
+		free(names[i]);
+	}
+	free(names);
+	return s;
+}
+
+static char *slurp(const char *dir, const char *name)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		fail_msg("cannot open %s: %s", path, strerror(errno));
+	char *buf = calloc(1, 1 << 16);
+	assert_non_null(buf);
+	size_t n = fread(buf, 1, (1 << 16) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* A stand-in for Graphviz's dot in folder bin: a shell script body. */
+static void fake_dot(const char *bin, const char *body)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/dot", bin);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "#!/bin/sh\n%s\n", body);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(chmod(path, 0755), 0);
+}
+
+/* The files of a save hold what the writers print, each ending with a
+ * newline. */
+static void expect_saved(const char *dir, const Genotype *g)
+{
+	char *t = slurp(dir, "genotype.txt");
+	size_t n = strlen(darts_text);
+	assert_int_equal(strlen(t), n + 1);
+	assert_int_equal(strncmp(t, darts_text, n), 0);
+	assert_int_equal(t[n], '\n');
+	free(t);
+	char *want = capture(genotype_write_json, g);
+	t = slurp(dir, "genotype.json");
+	assert_int_equal(strlen(t), strlen(want) + 1);
+	assert_int_equal(strncmp(t, want, strlen(want)), 0);
+	assert_int_equal(t[strlen(want)], '\n');
+	free(want);
+	free(t);
+	want = capture_dot(g, 1);
+	t = slurp(dir, "reduce.dot");
+	assert_string_equal(t, want);
+	free(want);
+	free(t);
+}
+
+static void test_save(void **state)
+{
+	(void)state;
+	char *old = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+	char *dir = make_dir(), *bin = make_dir(), path[4096], err[512];
+	Darts d;
+	darts_init(&d, 4, 2);
+	int nsvg = -1;
+
+	/* No dot on PATH: no svg, and the caller can tell. */
+	setenv("PATH", bin, 1);
+	assert_int_equal(genotype_save_svgs(&d.g, dir, &nsvg, err, sizeof err), 0);
+	assert_int_equal(nsvg, 0);
+	char *ls = listing(dir);
+	assert_string_equal(ls, "genotype.json genotype.txt normal.dot reduce.dot");
+	free(ls);
+	expect_saved(dir, &d.g);
+
+	/* A dot that writes its arguments and its input: it got -Tsvg and the
+	 * .dot file of its cell. */
+	fake_dot(bin, "echo \"<svg args='$*'>\"; /bin/cat; echo '</svg>'");
+	snprintf(path, sizeof path, "%s:/usr/bin:/bin", bin);
+	setenv("PATH", path, 1);
+	assert_int_equal(genotype_save_svgs(&d.g, dir, &nsvg, err, sizeof err), 0);
+	assert_int_equal(nsvg, 2);
+	ls = listing(dir);
+	assert_string_equal(ls, "genotype.json genotype.txt normal.dot normal.svg reduce.dot "
+				"reduce.svg");
+	free(ls);
+	char *svg = slurp(dir, "reduce.svg"), *dot = slurp(dir, "reduce.dot");
+	assert_int_equal(strncmp(svg, "<svg args='-Tsvg'>\n", 19), 0);
+	assert_int_equal(strncmp(svg + 19, dot, strlen(dot)), 0);
+	assert_string_equal(svg + 19 + strlen(dot), "</svg>\n");
+	free(svg);
+	free(dot);
+
+	/* A dot that fails: the old drawings go too, as they no longer match,
+	 * and no temporary file stays behind.  genotype_save says 0. */
+	fake_dot(bin, "/bin/cat > /dev/null; echo 'partial'; exit 1");
+	assert_int_equal(genotype_save(&d.g, dir, err, sizeof err), 0);
+	ls = listing(dir);
+	assert_string_equal(ls, "genotype.json genotype.txt normal.dot reduce.dot");
+	free(ls);
+	expect_saved(dir, &d.g);
+
+	/* One that succeeds with no output draws nothing either. */
+	fake_dot(bin, "/bin/cat > /dev/null");
+	assert_int_equal(genotype_save_svgs(&d.g, dir, &nsvg, err, sizeof err), 0);
+	assert_int_equal(nsvg, 0);
+	ls = listing(dir);
+	assert_string_equal(ls, "genotype.json genotype.txt normal.dot reduce.dot");
+	free(ls);
+
+	if (old)
+		setenv("PATH", old, 1);
+	else
+		unsetenv("PATH");
+	free(old);
+	darts_free(&d);
+	remove_tree(dir);
+	remove_tree(bin);
+	free(dir);
+	free(bin);
+}
+
+/* A folder that cannot be written: an error naming the first file, and
+ * nothing written anywhere. */
+static void test_save_unwritable(void **state)
+{
+	(void)state;
+	char *dir = make_dir(), sub[4096], want[4200], err[512];
+	Darts d;
+	darts_init(&d, 8, 2);
+
+	snprintf(sub, sizeof sub, "%s/missing", dir);
+	assert_int_equal(genotype_save(&d.g, sub, err, sizeof err), -1);
+	snprintf(want, sizeof want, "%s/genotype.json: ", sub);
+	if (strncmp(err, want, strlen(want)) != 0)
+		fail_msg("error %s, expected it to start with %s", err, want);
+	char *ls = listing(dir);
+	assert_string_equal(ls, "");
+	free(ls);
+
+	/* Read-only: root writes there anyway, so this part needs a user. */
+	assert_int_equal(mkdir(sub, 0555), 0);
+	if (access(sub, W_OK) != 0) {
+		err[0] = '\0';
+		assert_int_equal(genotype_save(&d.g, sub, err, sizeof err), -1);
+		if (strncmp(err, want, strlen(want)) != 0)
+			fail_msg("error %s, expected it to start with %s", err, want);
+		ls = listing(sub);
+		assert_string_equal(ls, "");
+		free(ls);
+	}
+	chmod(sub, 0755);
+
+	/* A file that cannot be replaced (a folder in its place) fails at the
+	 * rename: the error names it, files before it in the order json,
+	 * txt, dots are whole, the rest untouched, no temporary file left. */
+	snprintf(want, sizeof want, "%s/genotype.txt", sub);
+	assert_int_equal(mkdir(want, 0755), 0);
+	assert_int_equal(genotype_save(&d.g, sub, err, sizeof err), -1);
+	if (strncmp(err, want, strlen(want)) != 0 || strncmp(err + strlen(want), ": ", 2) != 0)
+		fail_msg("error %s, expected it to name %s", err, want);
+	ls = listing(sub);
+	assert_string_equal(ls, "genotype.json genotype.txt");
+	free(ls);
+	char *json = slurp(sub, "genotype.json");
+	json_error_t je;
+	json_t *j = json_loads(json, 0, &je);
+	assert_non_null(j);
+	json_decref(j);
+	free(json);
+
+	darts_free(&d);
+	remove_tree(dir);
+	free(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -797,6 +1025,8 @@ int main(void)
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_json_nan),
 		cmocka_unit_test(test_dot),
+		cmocka_unit_test(test_save),
+		cmocka_unit_test(test_save_unwritable),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, NULL, NULL);
