@@ -886,30 +886,66 @@ static void expect_saved(const char *dir, const Genotype *g)
 	free(t);
 }
 
+/* What a saving test works in: the DARTS genotype, a fresh folder and
+ * one for stand-ins of dot.  The teardown puts PATH back and removes the
+ * folders even after a failed check. */
+typedef struct SaveFixture {
+	Darts d;
+	char *dir, *bin, *path;
+} SaveFixture;
+
+static int save_setup(void **state)
+{
+	SaveFixture *f = calloc(1, sizeof *f);
+	assert_non_null(f);
+	f->path = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
+	f->dir = make_dir();
+	f->bin = make_dir();
+	darts_init(&f->d, 4, 2);
+	*state = f;
+	return 0;
+}
+
+static int save_teardown(void **state)
+{
+	SaveFixture *f = *state;
+	if (f->path)
+		setenv("PATH", f->path, 1);
+	else
+		unsetenv("PATH");
+	darts_free(&f->d);
+	remove_tree(f->dir);
+	remove_tree(f->bin);
+	free(f->dir);
+	free(f->bin);
+	free(f->path);
+	free(f);
+	return 0;
+}
+
 static void test_save(void **state)
 {
-	(void)state;
-	char *old = getenv("PATH") ? strdup(getenv("PATH")) : NULL;
-	char *dir = make_dir(), *bin = make_dir(), path[4096], err[512];
-	Darts d;
-	darts_init(&d, 4, 2);
+	SaveFixture *f = *state;
+	const char *dir = f->dir, *bin = f->bin;
+	const Genotype *g = &f->d.g;
+	char path[4096], err[512];
 	int nsvg = -1;
 
 	/* No dot on PATH: no svg, and the caller can tell. */
 	setenv("PATH", bin, 1);
-	assert_int_equal(genotype_save_svgs(&d.g, dir, &nsvg, err, sizeof err), 0);
+	assert_int_equal(genotype_save_svgs(g, dir, &nsvg, err, sizeof err), 0);
 	assert_int_equal(nsvg, 0);
 	char *ls = listing(dir);
 	assert_string_equal(ls, "genotype.json genotype.txt normal.dot reduce.dot");
 	free(ls);
-	expect_saved(dir, &d.g);
+	expect_saved(dir, g);
 
 	/* A dot that writes its arguments and its input: it got -Tsvg and the
 	 * .dot file of its cell. */
 	fake_dot(bin, "echo \"<svg args='$*'>\"; /bin/cat; echo '</svg>'");
 	snprintf(path, sizeof path, "%s:/usr/bin:/bin", bin);
 	setenv("PATH", path, 1);
-	assert_int_equal(genotype_save_svgs(&d.g, dir, &nsvg, err, sizeof err), 0);
+	assert_int_equal(genotype_save_svgs(g, dir, &nsvg, err, sizeof err), 0);
 	assert_int_equal(nsvg, 2);
 	ls = listing(dir);
 	assert_string_equal(ls, "genotype.json genotype.txt normal.dot normal.svg reduce.dot "
@@ -925,43 +961,32 @@ static void test_save(void **state)
 	/* A dot that fails: the old drawings go too, as they no longer match,
 	 * and no temporary file stays behind.  genotype_save says 0. */
 	fake_dot(bin, "/bin/cat > /dev/null; echo 'partial'; exit 1");
-	assert_int_equal(genotype_save(&d.g, dir, err, sizeof err), 0);
+	assert_int_equal(genotype_save(g, dir, err, sizeof err), 0);
 	ls = listing(dir);
 	assert_string_equal(ls, "genotype.json genotype.txt normal.dot reduce.dot");
 	free(ls);
-	expect_saved(dir, &d.g);
+	expect_saved(dir, g);
 
 	/* One that succeeds with no output draws nothing either. */
 	fake_dot(bin, "/bin/cat > /dev/null");
-	assert_int_equal(genotype_save_svgs(&d.g, dir, &nsvg, err, sizeof err), 0);
+	assert_int_equal(genotype_save_svgs(g, dir, &nsvg, err, sizeof err), 0);
 	assert_int_equal(nsvg, 0);
 	ls = listing(dir);
 	assert_string_equal(ls, "genotype.json genotype.txt normal.dot reduce.dot");
 	free(ls);
-
-	if (old)
-		setenv("PATH", old, 1);
-	else
-		unsetenv("PATH");
-	free(old);
-	darts_free(&d);
-	remove_tree(dir);
-	remove_tree(bin);
-	free(dir);
-	free(bin);
 }
 
 /* A folder that cannot be written: an error naming the first file, and
  * nothing written anywhere. */
 static void test_save_unwritable(void **state)
 {
-	(void)state;
-	char *dir = make_dir(), sub[4096], want[4200], err[512];
-	Darts d;
-	darts_init(&d, 8, 2);
+	SaveFixture *f = *state;
+	const char *dir = f->dir;
+	const Genotype *g = &f->d.g;
+	char sub[4096], want[4200], err[512];
 
 	snprintf(sub, sizeof sub, "%s/missing", dir);
-	assert_int_equal(genotype_save(&d.g, sub, err, sizeof err), -1);
+	assert_int_equal(genotype_save(g, sub, err, sizeof err), -1);
 	snprintf(want, sizeof want, "%s/genotype.json: ", sub);
 	if (strncmp(err, want, strlen(want)) != 0)
 		fail_msg("error %s, expected it to start with %s", err, want);
@@ -973,7 +998,7 @@ static void test_save_unwritable(void **state)
 	assert_int_equal(mkdir(sub, 0555), 0);
 	if (access(sub, W_OK) != 0) {
 		err[0] = '\0';
-		assert_int_equal(genotype_save(&d.g, sub, err, sizeof err), -1);
+		assert_int_equal(genotype_save(g, sub, err, sizeof err), -1);
 		if (strncmp(err, want, strlen(want)) != 0)
 			fail_msg("error %s, expected it to start with %s", err, want);
 		ls = listing(sub);
@@ -987,7 +1012,7 @@ static void test_save_unwritable(void **state)
 	 * txt, dots are whole, the rest untouched, no temporary file left. */
 	snprintf(want, sizeof want, "%s/genotype.txt", sub);
 	assert_int_equal(mkdir(want, 0755), 0);
-	assert_int_equal(genotype_save(&d.g, sub, err, sizeof err), -1);
+	assert_int_equal(genotype_save(g, sub, err, sizeof err), -1);
 	if (strncmp(err, want, strlen(want)) != 0 || strncmp(err + strlen(want), ": ", 2) != 0)
 		fail_msg("error %s, expected it to name %s", err, want);
 	ls = listing(sub);
@@ -999,10 +1024,6 @@ static void test_save_unwritable(void **state)
 	assert_non_null(j);
 	json_decref(j);
 	free(json);
-
-	darts_free(&d);
-	remove_tree(dir);
-	free(dir);
 }
 
 int main(void)
@@ -1025,8 +1046,8 @@ int main(void)
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_json_nan),
 		cmocka_unit_test(test_dot),
-		cmocka_unit_test(test_save),
-		cmocka_unit_test(test_save_unwritable),
+		cmocka_unit_test_setup_teardown(test_save, save_setup, save_teardown),
+		cmocka_unit_test_setup_teardown(test_save_unwritable, save_setup, save_teardown),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests(tests, NULL, NULL);
