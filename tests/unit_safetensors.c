@@ -243,6 +243,52 @@ static void test_round_trip(void **state)
 	expect_no_leftovers(dir, 0);
 }
 
+/* The integer types datasets use: sizes, spellings in the header, values
+ * back byte for byte (odd sizes, so nothing is padded). */
+static void test_int_dtypes(void **state)
+{
+	(void)state;
+	static const struct {
+		StDtype dt;
+		const char *name;
+		size_t size;
+	} all[] = {
+		{ST_U8, "U8", 1}, {ST_I8, "I8", 1}, {ST_U16, "U16", 2}, {ST_I16, "I16", 2},
+		{ST_U32, "U32", 4}, {ST_I32, "I32", 4}, {ST_U64, "U64", 8}, {ST_I64, "I64", 8},
+	};
+	char err[512] = "";
+	StFile f, g;
+	st_init(&f);
+	unsigned char bytes[3 * 8];
+	for (size_t i = 0; i < sizeof bytes; i++)
+		bytes[i] = (unsigned char)(0xF1 - 7 * i);
+	int64_t s3[] = {3};
+	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+		assert_int_equal(st_dtype_size(all[i].dt), all[i].size);
+		assert_string_equal(st_dtype_name(all[i].dt), all[i].name);
+		assert_true(st_dtype_is_int(all[i].dt));
+		assert_int_equal(st_add(&f, all[i].name, all[i].dt, 1, s3, bytes), 0);
+	}
+	assert_false(st_dtype_is_int(ST_F32));
+	assert_false(st_dtype_is_int(ST_F64));
+	const char *p = at("ints.safetensors");
+	if (st_write(p, &f, err, sizeof err) != 0)
+		fail_msg("%s", err);
+	if (st_read(p, &g, err, sizeof err) != 0)
+		fail_msg("%s", err);
+	assert_same(&f, &g);
+	size_t n;
+	unsigned char *file = get_file(p, &n);
+	file[n - 1] = 0; /* the header is text before the data; a 0 ends it */
+	for (size_t i = 8; i < n - 1; i++)
+		if (file[i] < ' ')
+			file[i] = 0;
+	assert_non_null(strstr((const char *)file + 8, "\"dtype\":\"U16\""));
+	free(file);
+	st_free(&f);
+	st_free(&g);
+}
+
 static void test_empty_file_round_trip(void **state)
 {
 	(void)state;
@@ -637,6 +683,7 @@ int main(void)
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_int_dtypes),
 		cmocka_unit_test(test_empty_file_round_trip),
 		cmocka_unit_test(test_exact_bytes),
 		cmocka_unit_test(test_foreign_layout),
