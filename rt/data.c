@@ -1,0 +1,170 @@
+/* data.c - datasets (see data.h): which format a folder holds, the pixel
+ * statistics, the train/val split and the augmented, normalized batches.
+ * The readers of each format are in data_idx.c, data_cifar.c and
+ * data_st.c. */
+#include "data.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "data_impl.h"
+#include "safetensors.h"
+
+/* ---- what the readers share ---- */
+
+int data_join(char *out, const char *dir, const char *name, char *err, size_t errlen)
+{
+	int k = snprintf(out, DATA_PATH_MAX, "%s/%s", dir, name);
+	if (k < 0 || k >= DATA_PATH_MAX)
+		return st_errorf(err, errlen, dir, "path too long (more than %d bytes with %s)",
+				 DATA_PATH_MAX - 1, name);
+	return 0;
+}
+
+int data_is_file(const char *path)
+{
+	struct stat sb;
+	return stat(path, &sb) == 0 && !S_ISDIR(sb.st_mode);
+}
+
+int data_check_shape(const char *path, int64_t n, int64_t c, int64_t h, int64_t w,
+		     int64_t elem_size, char *err, size_t errlen)
+{
+	if (n < 1)
+		return st_errorf(err, errlen, path, "holds no images (n = %" PRId64 ")", n);
+	if (c < 1 || c > DATA_MAX_C)
+		return st_errorf(err, errlen, path, "images of %" PRId64 " channels: expected 1 to %d",
+				 c, DATA_MAX_C);
+	if (h < 1 || h > DATA_MAX_SIDE || w < 1 || w > DATA_MAX_SIDE)
+		return st_errorf(err, errlen, path,
+				 "images of %" PRId64 " x %" PRId64 " pixels: each side must be 1 to %"
+				 PRId64, h, w, DATA_MAX_SIDE);
+	/* c * h * w is at most 2^36, so one division tells an overflow. */
+	int64_t per = c * h * w * elem_size;
+	if (n > DATA_MAX_BYTES / per)
+		return st_errorf(err, errlen, path,
+				 "%" PRId64 " images of %" PRId64 " x %" PRId64 " x %" PRId64
+				 " exceed the limit of %" PRId64 " GiB of pixels (a corrupt header?)",
+				 n, c, h, w, DATA_MAX_BYTES >> 30);
+	return 0;
+}
+
+int data_bad_label(char *err, size_t errlen, const char *path, const char *item, int64_t k,
+		   int64_t label, int64_t classes, const char *why)
+{
+	return st_errorf(err, errlen, path,
+			 "%s %" PRId64 " has label %" PRId64 ", out of range: %s (0 to %" PRId64 ")",
+			 item, k, label, why, classes - 1);
+}
+
+/* ---- recognizing the format ---- */
+
+static const char *const idx_marks[] = {
+	"train-images-idx3-ubyte", "train-images-idx3-ubyte.gz",
+	"train-labels-idx1-ubyte", "train-labels-idx1-ubyte.gz",
+	"t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz",
+	"t10k-labels-idx1-ubyte", "t10k-labels-idx1-ubyte.gz", NULL,
+};
+static const char *const cifar10_marks[] = {
+	"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+	"data_batch_5.bin", "test_batch.bin", NULL,
+};
+static const char *const cifar100_marks[] = {"train.bin", "test.bin", NULL};
+static const char *const st_marks[] = {"train.safetensors", "test.safetensors", NULL};
+
+/* A format is recognized by any one of its files, so a folder holding only
+ * the test part still loads it (and names the missing training files when
+ * asked for them). */
+static const struct Format {
+	const char *name;               /* Dataset.format */
+	const char *const *marks;
+	int (*load)(const char *dir, DataSet which, Dataset *d, char *err, size_t errlen);
+} formats[] = {
+	{"idx", idx_marks, data_load_idx},
+	{"cifar10", cifar10_marks, data_load_cifar10},
+	{"cifar100", cifar100_marks, data_load_cifar100},
+	{"safetensors", st_marks, data_load_st},
+};
+enum { NFORMATS = sizeof formats / sizeof formats[0] };
+
+/* The first file of format f present in dir, or NULL. */
+static const char *present(const char *dir, const struct Format *f)
+{
+	char p[DATA_PATH_MAX];
+	for (const char *const *m = f->marks; *m; m++)
+		if (data_join(p, dir, *m, NULL, 0) == 0 && data_is_file(p))
+			return *m;
+	return NULL;
+}
+
+static const struct Format *detect(const char *dir, char *err, size_t errlen)
+{
+	struct stat sb;
+	if (stat(dir, &sb) != 0) {
+		st_errorf(err, errlen, dir, "cannot open the dataset folder: %s", strerror(errno));
+		return NULL;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		st_errorf(err, errlen, dir, "not a folder (a dataset is a folder of files)");
+		return NULL;
+	}
+	const struct Format *found = NULL;
+	const char *mark = NULL;
+	for (int i = 0; i < NFORMATS; i++) {
+		const char *m = present(dir, &formats[i]);
+		if (!m)
+			continue;
+		/* Two formats side by side: loading either would be a guess. */
+		if (found) {
+			st_errorf(err, errlen, dir,
+				  "holds files of two dataset formats, %s (%s) and %s (%s): keep one "
+				  "format per folder", found->name, mark, formats[i].name, m);
+			return NULL;
+		}
+		found = &formats[i];
+		mark = m;
+	}
+	if (!found)
+		st_errorf(err, errlen, dir,
+			  "no dataset files: expected IDX (train-images-idx3-ubyte[.gz], "
+			  "train-labels-idx1-ubyte[.gz], t10k-*), CIFAR-10 (data_batch_1.bin .. "
+			  "data_batch_5.bin, test_batch.bin), CIFAR-100 (train.bin, test.bin) or "
+			  "safetensors (train.safetensors, test.safetensors)");
+	return found;
+}
+
+int data_load(const char *dir, DataSet which, Dataset *d, char *err, size_t errlen)
+{
+	memset(d, 0, sizeof *d);
+	if (strlen(dir) >= sizeof d->path)
+		return st_errorf(err, errlen, dir, "path too long (more than %zu bytes)",
+				 sizeof d->path - 1);
+	const struct Format *f = detect(dir, err, errlen);
+	if (!f)
+		return -1;
+	if (f->load(dir, which, d, err, errlen) != 0) {
+		data_free(d);
+		return -1;
+	}
+	snprintf(d->format, sizeof d->format, "%s", f->name);
+	snprintf(d->path, sizeof d->path, "%s", dir);
+	return 0;
+}
+
+void data_free(Dataset *d)
+{
+	free(d->u8);
+	free(d->f32);
+	free(d->y);
+	memset(d, 0, sizeof *d);
+}
+
+float data_pixel(const Dataset *d, int64_t k, int64_t i)
+{
+	int64_t at = k * d->c * d->h * d->w + i;
+	return d->u8 ? (float)d->u8[at] / 255.0f : d->f32[at];
+}
