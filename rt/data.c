@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,4 +168,100 @@ float data_pixel(const Dataset *d, int64_t k, int64_t i)
 {
 	int64_t at = k * d->c * d->h * d->w + i;
 	return d->u8 ? (float)d->u8[at] / 255.0f : d->f32[at];
+}
+
+/* ---- statistics ---- */
+
+void data_channel_stats(const Dataset *d, const int64_t *idx, int64_t n, double *mean,
+			double *std)
+{
+	if (!idx)
+		n = d->n;
+	int64_t hw = d->h * d->w;
+	double count = (double)n * (double)hw;
+	for (int64_t c = 0; c < d->c; c++)
+		mean[c] = std[c] = 0;
+	if (n <= 0 || hw <= 0)
+		return;
+	if (d->u8) {
+		/* A histogram per channel: the sums are then exact, and the
+		 * variance is taken around the mean, not as E[x^2] - E[x]^2. */
+		for (int64_t c = 0; c < d->c; c++) {
+			int64_t hist[256] = {0};
+			for (int64_t k = 0; k < n; k++) {
+				const uint8_t *p = d->u8 + ((idx ? idx[k] : k) * d->c + c) * hw;
+				for (int64_t i = 0; i < hw; i++)
+					hist[p[i]]++;
+			}
+			double s = 0, ss = 0;
+			for (int v = 0; v < 256; v++)
+				s += (double)hist[v] * v;
+			double m = s / count / 255.0;
+			for (int v = 0; v < 256; v++) {
+				double e = v / 255.0 - m;
+				ss += (double)hist[v] * e * e;
+			}
+			mean[c] = m;
+			std[c] = sqrt(ss / count);
+		}
+		return;
+	}
+	/* Floats: two passes, the second around the first's mean. */
+	for (int64_t c = 0; c < d->c; c++) {
+		double s = 0, ss = 0;
+		for (int64_t k = 0; k < n; k++) {
+			const float *p = d->f32 + ((idx ? idx[k] : k) * d->c + c) * hw;
+			for (int64_t i = 0; i < hw; i++)
+				s += p[i];
+		}
+		double m = s / count;
+		for (int64_t k = 0; k < n; k++) {
+			const float *p = d->f32 + ((idx ? idx[k] : k) * d->c + c) * hw;
+			for (int64_t i = 0; i < hw; i++)
+				ss += ((double)p[i] - m) * ((double)p[i] - m);
+		}
+		mean[c] = m;
+		std[c] = sqrt(ss / count);
+	}
+}
+
+/* ---- the split ---- */
+
+int data_split(int64_t n, double split, uint64_t seed, uint64_t stream, int64_t **train,
+	       int64_t *ntrain, int64_t **val, int64_t *nval)
+{
+	*train = *val = NULL;
+	*ntrain = *nval = 0;
+	/* rng_below draws below 2^32: larger sets are not image sets. */
+	if (n < 2 || (uint64_t)n > UINT32_MAX || !(split > 0 && split < 1))
+		return -1;
+	double t = round(split * (double)n);
+	if (t < 1 || t > (double)(n - 1))
+		return -1;
+	int64_t nt = (int64_t)t;
+	int64_t *perm = malloc((size_t)n * sizeof *perm);
+	int64_t *v = malloc((size_t)(n - nt) * sizeof *v);
+	if (!perm || !v) {
+		free(perm);
+		free(v);
+		return -1;
+	}
+	Rng r;
+	rng_seed(&r, seed, stream);
+	for (int64_t i = 0; i < n; i++)
+		perm[i] = i;
+	for (int64_t i = n - 1; i > 0; i--) {
+		int64_t j = rng_below(&r, (uint32_t)(i + 1));
+		int64_t tmp = perm[i];
+		perm[i] = perm[j];
+		perm[j] = tmp;
+	}
+	memcpy(v, perm + nt, (size_t)(n - nt) * sizeof *v);
+	/* The training part keeps the front of the permutation's buffer. */
+	int64_t *tr = realloc(perm, (size_t)nt * sizeof *tr);
+	*train = tr ? tr : perm;
+	*ntrain = nt;
+	*val = v;
+	*nval = n - nt;
+	return 0;
 }

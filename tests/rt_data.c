@@ -724,6 +724,152 @@ static void test_damage(void **state)
 	damage_all(dir, p, DATA_TRAIN, SIZE_MAX);
 }
 
+/* ---- statistics and the split ---- */
+
+/* A dataset in memory: n images of c x h x w, bytes b or floats f. */
+static Dataset mem(int64_t n, int64_t c, int64_t h, int64_t w, uint8_t *b, float *f,
+		   int64_t *y)
+{
+	Dataset d;
+	memset(&d, 0, sizeof d);
+	d.n = n;
+	d.c = c;
+	d.h = h;
+	d.w = w;
+	d.classes = 10;
+	d.u8 = b;
+	d.f32 = f;
+	d.y = y;
+	return d;
+}
+
+static void near(double got, double want)
+{
+	if (!(fabs(got - want) <= 1e-12 * (1 + fabs(want))))
+		fail_msg("got %.17g, expected %.17g", got, want);
+}
+
+static void test_channel_stats(void **state)
+{
+	(void)state;
+	/* Two images of 2 channels of 1 x 2 pixels:
+	 *   image 0: channel 0 = {0, 51}, channel 1 = {255, 255}
+	 *   image 1: channel 0 = {102, 153}, channel 1 = {0, 255}
+	 * channel 0 over both is {0, .2, .4, .6}: mean .3, variance
+	 * (.09 + .01 + .01 + .09) / 4 = .05; channel 1 is {1, 1, 0, 1}: mean
+	 * .75, variance 3/16. */
+	uint8_t b[8] = {0, 51, 255, 255, 102, 153, 0, 255};
+	Dataset d = mem(2, 2, 1, 2, b, NULL, NULL);
+	double mean[2], std[2];
+	data_channel_stats(&d, NULL, 0, mean, std);
+	near(mean[0], 0.3);
+	near(std[0], sqrt(0.05));
+	near(mean[1], 0.75);
+	near(std[1], sqrt(3.0 / 16));
+	/* Image 1 alone: channel 0 {.4, .6}, channel 1 {0, 1}. */
+	int64_t one = 1;
+	data_channel_stats(&d, &one, 1, mean, std);
+	near(mean[0], 0.5);
+	near(std[0], 0.1);
+	near(mean[1], 0.5);
+	near(std[1], 0.5);
+
+	/* The same numbers stored as floats give the same statistics. */
+	float f[8];
+	for (int i = 0; i < 8; i++)
+		f[i] = (float)(b[i] / 255.0);
+	Dataset e = mem(2, 2, 1, 2, NULL, f, NULL);
+	data_channel_stats(&e, NULL, 0, mean, std);
+	assert_true(fabs(mean[0] - 0.3) < 1e-7 && fabs(std[0] - sqrt(0.05)) < 1e-7);
+	assert_true(fabs(mean[1] - 0.75) < 1e-7 && fabs(std[1] - sqrt(3.0 / 16)) < 1e-7);
+}
+
+/* The split as data.h states it, written out again. */
+static void split_by_hand(int64_t n, double split, uint64_t seed, uint64_t stream, int64_t *perm,
+			  int64_t *ntrain)
+{
+	Rng r;
+	rng_seed(&r, seed, stream);
+	for (int64_t i = 0; i < n; i++)
+		perm[i] = i;
+	for (int64_t i = n - 1; i > 0; i--) {
+		int64_t j = rng_below(&r, (uint32_t)(i + 1)), t = perm[i];
+		perm[i] = perm[j];
+		perm[j] = t;
+	}
+	*ntrain = (int64_t)floor(split * (double)n + 0.5);
+}
+
+static void test_split(void **state)
+{
+	(void)state;
+	enum { N = 1000 };
+	int64_t *tr, *va, nt, nv;
+	assert_int_equal(data_split(N, 0.5, 7, 3, &tr, &nt, &va, &nv), 0);
+	assert_int_equal(nt, 500);
+	assert_int_equal(nv, 500);
+	static char seen[N];
+	memset(seen, 0, sizeof seen);
+	for (int64_t i = 0; i < nt; i++)
+		seen[tr[i]]++;
+	for (int64_t i = 0; i < nv; i++)
+		seen[va[i]] += 2;
+	for (int i = 0; i < N; i++)
+		if (seen[i] != 1 && seen[i] != 2)
+			fail_msg("image %d is in %s", i, seen[i] ? "both parts" : "neither part");
+	/* A shuffle: the training part is not the first half. */
+	int64_t low = 0;
+	for (int64_t i = 0; i < nt; i++)
+		low += tr[i] < N / 2;
+	assert_true(low > 200 && low < 300);
+
+	int64_t perm[N], want;
+	split_by_hand(N, 0.5, 7, 3, perm, &want);
+	assert_int_equal(nt, want);
+	assert_memory_equal(tr, perm, (size_t)nt * sizeof *tr);
+	assert_memory_equal(va, perm + nt, (size_t)nv * sizeof *va);
+
+	int64_t *tr2, *va2, nt2, nv2;
+	assert_int_equal(data_split(N, 0.5, 7, 3, &tr2, &nt2, &va2, &nv2), 0);
+	assert_memory_equal(tr, tr2, (size_t)nt * sizeof *tr);
+	free(tr2);
+	free(va2);
+	assert_int_equal(data_split(N, 0.5, 8, 3, &tr2, &nt2, &va2, &nv2), 0);
+	assert_true(memcmp(tr, tr2, (size_t)nt * sizeof *tr) != 0);
+	free(tr2);
+	free(va2);
+	assert_int_equal(data_split(N, 0.5, 7, 4, &tr2, &nt2, &va2, &nv2), 0);
+	assert_true(memcmp(tr, tr2, (size_t)nt * sizeof *tr) != 0);
+	free(tr2);
+	free(va2);
+	free(tr);
+	free(va);
+
+	/* Rounding: half rounds up, 0.7 * 10 is 7 despite its float error. */
+	static const struct {
+		int64_t n;
+		double split;
+		int64_t ntrain;
+	} round_cases[] = {{5, 0.5, 3}, {7, 0.5, 4}, {10, 0.7, 7}, {3, 0.5, 2}, {2, 0.5, 1},
+			   {10, 0.04, -1}, {10, 0.96, -1}, {10, 0.05, 1}, {10, 0.94, 9},
+			   {1, 0.5, -1}, {10, 0, -1}, {10, 1, -1}, {10, NAN, -1}, {0, 0.5, -1}};
+	for (size_t i = 0; i < sizeof round_cases / sizeof round_cases[0]; i++) {
+		int rc = data_split(round_cases[i].n, round_cases[i].split, 1, 0, &tr, &nt, &va,
+				    &nv);
+		if (round_cases[i].ntrain < 0) {
+			assert_int_equal(rc, -1);
+			assert_null(tr);
+			assert_null(va);
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		assert_int_equal(nt, round_cases[i].ntrain);
+		assert_int_equal(nv, round_cases[i].n - round_cases[i].ntrain);
+		free(tr);
+		free(va);
+	}
+}
+
 /* ---- the real thing ---- */
 
 static void test_fashion_mnist(void **state)
@@ -749,6 +895,10 @@ static void test_fashion_mnist(void **state)
 	assert_int_equal(d.w, 28);
 	assert_int_equal(d.classes, 10);
 	assert_int_equal(d.y[0], head[8]);
+	double mean, std;
+	data_channel_stats(&d, NULL, 0, &mean, &std);
+	printf("# Fashion-MNIST training set: mean %.4f, std %.4f\n", mean, std);
+	assert_true(mean > 0.2 && mean < 0.4 && std > 0.25 && std < 0.45);
 	data_free(&d);
 	load_ok(FASHION_MNIST, DATA_TEST, &d);
 	assert_int_equal(d.n, 10000);
@@ -774,6 +924,8 @@ int main(void)
 		cmocka_unit_test(test_st_read),
 		cmocka_unit_test(test_st_errors),
 		cmocka_unit_test(test_damage),
+		cmocka_unit_test(test_channel_stats),
+		cmocka_unit_test(test_split),
 		cmocka_unit_test(test_fashion_mnist),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
