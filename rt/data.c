@@ -265,3 +265,141 @@ int data_split(int64_t n, double split, uint64_t seed, uint64_t stream, int64_t 
 	*nval = n - nt;
 	return 0;
 }
+
+/* ---- batches ---- */
+
+/* What normalization maps a value v of channel c to: (v - mean) / std in
+ * double, with a table for the 256 byte values (byte p means p / 255).
+ * A channel of std 0 (a constant one) is centred only, rather than made
+ * infinite. */
+typedef struct Norm {
+	double mean[DATA_MAX_C], std[DATA_MAX_C];
+	double pad[DATA_MAX_C];         /* the value of a padding pixel (0) */
+	double lut[DATA_MAX_C][256];    /* filled for byte images only */
+} Norm;
+
+static double normalize(const Norm *nm, int64_t c, double v)
+{
+	return (v - nm->mean[c]) / nm->std[c];
+}
+
+static void norm_init(Norm *nm, const Dataset *d, const double *mean, const double *std)
+{
+	for (int64_t c = 0; c < d->c; c++) {
+		nm->mean[c] = mean ? mean[c] : 0;
+		nm->std[c] = std && std[c] > 0 ? std[c] : 1;
+		nm->pad[c] = normalize(nm, c, 0);
+		if (d->u8)
+			for (int v = 0; v < 256; v++)
+				nm->lut[c][v] = normalize(nm, c, v / 255.0);
+	}
+}
+
+/* One image's random choices, drawn in data.h's order. */
+typedef struct Draw {
+	int64_t oy, ox;                 /* the crop: (y, x) shows source (y + oy, x + ox) */
+	int flip;
+	int cut;
+	int64_t y1, y2, x1, x2;         /* the cutout square, clipped */
+} Draw;
+
+static int64_t clip(int64_t v, int64_t lo, int64_t hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+static void draw(const Augment *aug, int64_t h, int64_t w, Rng *r, Draw *dr)
+{
+	memset(dr, 0, sizeof *dr);
+	if (!aug)
+		return;
+	if (aug->crop > 0) {
+		/* The window's corner in the padded image, top then left, as
+		 * torchvision's RandomCrop draws them. */
+		uint32_t span = (uint32_t)(2 * aug->crop + 1);
+		dr->oy = (int64_t)rng_below(r, span) - aug->crop;
+		dr->ox = (int64_t)rng_below(r, span) - aug->crop;
+	}
+	if (aug->flip)
+		dr->flip = rng_uniform(r) < 0.5f;
+	if (aug->cutout > 0 && aug->cutout_prob > 0) {
+		/* The centre is drawn whether or not this image is cut, so every
+		 * image takes the same draws. */
+		float u = rng_uniform(r);
+		int64_t cy = rng_below(r, (uint32_t)h);
+		int64_t cx = rng_below(r, (uint32_t)w);
+		dr->cut = u < aug->cutout_prob;
+		dr->y1 = clip(cy - aug->cutout / 2, 0, h);
+		dr->y2 = clip(cy - aug->cutout / 2 + aug->cutout, 0, h);
+		dr->x1 = clip(cx - aug->cutout / 2, 0, w);
+		dr->x2 = clip(cx - aug->cutout / 2 + aug->cutout, 0, w);
+	}
+}
+
+static inline void put(void *x, int rs, int64_t i, double v)
+{
+	if (rs == 8)
+		((double *)x)[i] = v;
+	else
+		((float *)x)[i] = (float)v;
+}
+
+/* Image k of d through the draw dr into x from element o on. */
+static void put_image(const Dataset *d, int64_t k, const Norm *nm, const Draw *dr, void *x,
+		      int rs, int64_t o)
+{
+	int64_t h = d->h, w = d->w, hw = h * w;
+	/* The output columns whose source column is inside the image: source
+	 * x + ox, or w - 1 - x + ox when flipped. */
+	int64_t x0 = dr->flip ? dr->ox : -dr->ox, x1 = dr->flip ? w + dr->ox : w - dr->ox;
+	x0 = clip(x0, 0, w);
+	x1 = clip(x1, x0, w);
+	for (int64_t c = 0; c < d->c; c++) {
+		int64_t plane = (k * d->c + c) * hw;
+		double pad = nm->pad[c];
+		for (int64_t y = 0; y < h; y++) {
+			int64_t sy = y + dr->oy, out = o + c * hw + y * w;
+			if (sy < 0 || sy >= h) {
+				for (int64_t i = 0; i < w; i++)
+					put(x, rs, out + i, pad);
+				continue;
+			}
+			for (int64_t i = 0; i < x0; i++)
+				put(x, rs, out + i, pad);
+			/* Source column of output column i: base + step * i. */
+			int64_t step = dr->flip ? -1 : 1, base = dr->flip ? w - 1 + dr->ox : dr->ox;
+			int64_t row = plane + sy * w;
+			if (d->u8) {
+				const double *lut = nm->lut[c];
+				for (int64_t i = x0; i < x1; i++)
+					put(x, rs, out + i, lut[d->u8[row + base + step * i]]);
+			} else {
+				for (int64_t i = x0; i < x1; i++)
+					put(x, rs, out + i, normalize(nm, c, d->f32[row + base + step * i]));
+			}
+			for (int64_t i = x1; i < w; i++)
+				put(x, rs, out + i, pad);
+		}
+	}
+	if (!dr->cut)
+		return;
+	for (int64_t c = 0; c < d->c; c++)
+		for (int64_t y = dr->y1; y < dr->y2; y++)
+			for (int64_t i = dr->x1; i < dr->x2; i++)
+				put(x, rs, o + c * hw + y * w + i, 0);
+}
+
+void data_batch(const Dataset *d, const int64_t *idx, int64_t b, const double *mean,
+		const double *std, const Augment *aug, Rng *r, void *x, int real_size, int64_t *y)
+{
+	/* About 32 KiB: static storage would make batches of two threads race. */
+	Norm nm;
+	norm_init(&nm, d, mean, std);
+	int64_t chw = d->c * d->h * d->w;
+	for (int64_t k = 0; k < b; k++) {
+		Draw dr;
+		draw(aug, d->h, d->w, r, &dr);
+		put_image(d, idx[k], &nm, &dr, x, real_size, k * chw);
+		y[k] = d->y[idx[k]];
+	}
+}

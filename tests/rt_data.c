@@ -870,6 +870,302 @@ static void test_split(void **state)
 	}
 }
 
+/* ---- batches ---- */
+
+/* A byte dataset of n images of 3 x 5 x 7 pix() values, labels lab(). */
+enum { BN = 12, BC = 3, BH = 5, BW = 7, BHW = BH * BW, BCHW = BC * BHW };
+static uint8_t bpix[BN * BCHW];
+static int64_t blab[BN];
+
+static Dataset bytes_set(void)
+{
+	for (int k = 0; k < BN; k++) {
+		blab[k] = lab(k);
+		for (int i = 0; i < BCHW; i++)
+			bpix[k * BCHW + i] = pix(k, i);
+	}
+	return mem(BN, BC, BH, BW, bpix, NULL, blab);
+}
+
+static const double bmean[BC] = {0.25, 0.5, 0.75};
+static const double bstd[BC] = {0.5, 0.25, 0.125};
+
+/* What data_batch should write for image k: the pipeline of data.h done
+ * literally, step by step, with the draws taken from r in its order. */
+static void expected_image(const Dataset *d, int64_t k, const double *mean, const double *std,
+			   const Augment *a, Rng *r, double *out)
+{
+	int64_t P = a && a->crop > 0 ? a->crop : 0, h = d->h, w = d->w;
+	int64_t top = P, left = P;
+	if (P > 0) {
+		top = rng_below(r, (uint32_t)(2 * P + 1));
+		left = rng_below(r, (uint32_t)(2 * P + 1));
+	}
+	int flip = a && a->flip ? rng_uniform(r) < 0.5f : 0;
+	int cut = 0;
+	int64_t cy = 0, cx = 0;
+	if (a && a->cutout > 0 && a->cutout_prob > 0) {
+		cut = rng_uniform(r) < a->cutout_prob;
+		cy = rng_below(r, (uint32_t)h);
+		cx = rng_below(r, (uint32_t)w);
+	}
+	int64_t ph = h + 2 * P, pw = w + 2 * P;
+	double *padded = calloc((size_t)(ph * pw), sizeof *padded);
+	for (int64_t c = 0; c < d->c; c++) {
+		memset(padded, 0, (size_t)(ph * pw) * sizeof *padded);
+		for (int64_t y = 0; y < h; y++)
+			for (int64_t x = 0; x < w; x++)
+				padded[(y + P) * pw + x + P] = d->u8
+					? d->u8[(k * d->c + c) * h * w + y * w + x] / 255.0
+					: d->f32[(k * d->c + c) * h * w + y * w + x];
+		for (int64_t y = 0; y < h; y++)
+			for (int64_t x = 0; x < w; x++) {
+				int64_t sx = flip ? w - 1 - x : x;
+				double v = padded[(y + top) * pw + sx + left];
+				out[(c * h + y) * w + x] = (v - mean[c]) / std[c];
+			}
+	}
+	free(padded);
+	if (!cut)
+		return;
+	for (int64_t c = 0; c < d->c; c++)
+		for (int64_t y = cy - a->cutout / 2; y < cy - a->cutout / 2 + a->cutout; y++)
+			for (int64_t x = cx - a->cutout / 2; x < cx - a->cutout / 2 + a->cutout; x++)
+				if (y >= 0 && y < h && x >= 0 && x < w)
+					out[(c * h + y) * w + x] = 0;
+}
+
+/* Two generators at the same point of the same stream (the buffer of an
+ * unused block is garbage, so memcmp would not do). */
+static void same_rng(const Rng *a, const Rng *b)
+{
+	assert_int_equal(a->seed, b->seed);
+	assert_int_equal(a->stream, b->stream);
+	assert_int_equal(a->block, b->block);
+	assert_int_equal(a->used, b->used);
+	for (int i = a->used; i < 4; i++)
+		assert_int_equal(a->buf[i], b->buf[i]);
+}
+
+/* data_batch against expected_image, in f32 and f64, from the same
+ * generator state: every value equal (f32: the double rounded once). */
+static void check_batch(const Dataset *d, const int64_t *idx, int64_t b, const Augment *a,
+			uint64_t seed)
+{
+	int64_t chw = d->c * d->h * d->w;
+	float *x4 = malloc((size_t)(b * chw) * sizeof *x4);
+	double *x8 = malloc((size_t)(b * chw) * sizeof *x8);
+	double *want = malloc((size_t)chw * sizeof *want);
+	int64_t *y = malloc((size_t)b * sizeof *y);
+	Rng r4, r8, rw;
+	rng_seed(&r4, seed, 5);
+	r8 = rw = r4;
+	data_batch(d, idx, b, bmean, bstd, a, &r4, x4, 4, y);
+	data_batch(d, idx, b, bmean, bstd, a, &r8, x8, 8, y);
+	for (int64_t k = 0; k < b; k++) {
+		assert_int_equal(y[k], d->y[idx[k]]);
+		expected_image(d, idx[k], bmean, bstd, a, &rw, want);
+		for (int64_t i = 0; i < chw; i++) {
+			if (x8[k * chw + i] != want[i] || x4[k * chw + i] != (float)want[i])
+				fail_msg("seed %llu image %lld value %lld: got %.17g (f32 %.9g), "
+					 "expected %.17g", (unsigned long long)seed, (long long)k,
+					 (long long)i, x8[k * chw + i], x4[k * chw + i], want[i]);
+		}
+	}
+	/* Both generators moved exactly as far as the documented draws. */
+	same_rng(&r4, &rw);
+	same_rng(&r8, &rw);
+	free(x4);
+	free(x8);
+	free(want);
+	free(y);
+}
+
+static const int64_t bidx[6] = {3, 0, 11, 3, 7, 5};
+
+static void test_batch_normalize(void **state)
+{
+	(void)state;
+	Dataset d = bytes_set();
+	check_batch(&d, bidx, 6, NULL, 1);
+	Augment none = {0, 0, 0, 0};
+	check_batch(&d, bidx, 6, &none, 1);
+	/* By hand: byte 51 of channel 1 (mean .5, std .25) is (.2 - .5) / .25. */
+	bpix[3 * BCHW + BHW] = 51;
+	float x[BCHW];
+	int64_t y;
+	Rng r;
+	rng_seed(&r, 1, 1);
+	data_batch(&d, bidx, 1, bmean, bstd, NULL, &r, x, 4, &y);
+	assert_true(x[BHW] == (float)((51 / 255.0 - 0.5) / 0.25));
+	assert_true(fabsf(x[BHW] - -1.2f) < 1e-6f);
+	assert_int_equal(y, lab(3));
+	/* No normalization: the pixel's value; std 0 only centres. */
+	double x8[BCHW], m[3] = {0, 0, 0.5}, s[3] = {1, 1, 0};
+	data_batch(&d, bidx, 1, NULL, NULL, NULL, &r, x8, 8, &y);
+	assert_true(x8[BHW] == 51 / 255.0);
+	data_batch(&d, bidx, 1, m, s, NULL, &r, x8, 8, &y);
+	assert_true(x8[2 * BHW] == pix(3, 2 * BHW) / 255.0 - 0.5);
+	/* The generator is untouched without augmentation. */
+	Rng fresh;
+	rng_seed(&fresh, 1, 1);
+	same_rng(&r, &fresh);
+
+	/* Float images are normalized as they are. */
+	float f[2 * BCHW];
+	for (int i = 0; i < 2 * BCHW; i++)
+		f[i] = (float)(i % 17) * 0.125f - 1;
+	int64_t fy[2] = {1, 0}, fidx[2] = {1, 0};
+	Dataset e = mem(2, BC, BH, BW, NULL, f, fy);
+	check_batch(&e, fidx, 2, NULL, 1);
+}
+
+/* With crop = P the output is the zero-padded image seen through a window
+ * whose corner is (top, left) in the padded image. */
+static void test_batch_crop(void **state)
+{
+	(void)state;
+	Dataset d = bytes_set();
+	Augment a = {.crop = 2};
+	for (uint64_t seed = 0; seed < 20; seed++)
+		check_batch(&d, bidx, 6, &a, seed);
+	/* One image by hand: draw the corner, shift the image, compare. */
+	Rng r, copy;
+	rng_seed(&r, 42, 0);
+	copy = r;
+	int64_t top = rng_below(&copy, 5), left = rng_below(&copy, 5);
+	float x[BCHW];
+	int64_t y, k = 7;
+	data_batch(&d, &k, 1, NULL, NULL, &a, &r, x, 4, &y);
+	for (int c = 0; c < BC; c++)
+		for (int i = 0; i < BH; i++)
+			for (int j = 0; j < BW; j++) {
+				int sy = i + (int)top - 2, sx = j + (int)left - 2;
+				float want = sy < 0 || sy >= BH || sx < 0 || sx >= BW
+					? 0.0f : pix(k, c * BHW + sy * BW + sx) / 255.0f;
+				assert_true(fabsf(x[c * BHW + i * BW + j] - want) < 1e-7f);
+			}
+	/* A padding wider than the image: windows of nothing but padding. */
+	a.crop = 9;
+	for (uint64_t seed = 0; seed < 10; seed++)
+		check_batch(&d, bidx, 6, &a, seed);
+}
+
+static void test_batch_flip(void **state)
+{
+	(void)state;
+	Dataset d = bytes_set();
+	Augment a = {.flip = 1};
+	int64_t idx[32];
+	for (int i = 0; i < 32; i++)
+		idx[i] = i % BN;
+	check_batch(&d, idx, 32, &a, 3);
+	/* Each output is the image or its exact mirror, and both occur. */
+	float x[32 * BCHW];
+	int64_t y[32];
+	Rng r;
+	rng_seed(&r, 3, 5);
+	data_batch(&d, idx, 32, NULL, NULL, &a, &r, x, 4, y);
+	int mirrored = 0, same = 0;
+	for (int k = 0; k < 32; k++) {
+		int is_same = 1, is_mirror = 1;
+		for (int c = 0; c < BC; c++)
+			for (int i = 0; i < BH; i++)
+				for (int j = 0; j < BW; j++) {
+					float v = x[k * BCHW + c * BHW + i * BW + j];
+					is_same &= v == data_pixel(&d, idx[k], c * BHW + i * BW + j);
+					is_mirror &= v == data_pixel(&d, idx[k],
+								     c * BHW + i * BW + BW - 1 - j);
+				}
+		assert_true(is_same || is_mirror);
+		mirrored += is_mirror;
+		same += is_same;
+	}
+	assert_true(mirrored > 0 && same > 0);
+}
+
+/* Zeros that are the cutout's and nothing else's: mean -1 and std 0.5
+ * map every pixel to 2 or more. */
+static void test_batch_cutout(void **state)
+{
+	(void)state;
+	Dataset d = bytes_set();
+	static const double m1[BC] = {-1, -1, -1}, s1[BC] = {0.5, 0.5, 0.5};
+	int64_t idx[40];
+	for (int i = 0; i < 40; i++)
+		idx[i] = i % BN;
+	float x[40 * BCHW];
+	int64_t y[40];
+	for (int len = 1; len <= 6; len++) {
+		Augment a = {.cutout_prob = 1, .cutout = len};
+		check_batch(&d, idx, 40, &a, (uint64_t)len);
+		Rng r, copy;
+		rng_seed(&r, 100 + (uint64_t)len, 0);
+		copy = r;
+		data_batch(&d, idx, 40, m1, s1, &a, &r, x, 4, y);
+		for (int k = 0; k < 40; k++) {
+			rng_uniform(&copy);
+			int cy = (int)rng_below(&copy, BH), cx = (int)rng_below(&copy, BW);
+			int y1 = cy - len / 2, x1 = cx - len / 2;
+			int area = 0;
+			for (int i = 0; i < BH; i++)
+				for (int j = 0; j < BW; j++) {
+					int in_sq = i >= y1 && i < y1 + len && j >= x1 && j < x1 + len;
+					area += in_sq;
+					for (int c = 0; c < BC; c++) {
+						float v = x[k * BCHW + c * BHW + i * BW + j];
+						if (in_sq ? v != 0 : v < 2)
+							fail_msg("len %d image %d (%d, %d, %d) = %g", len,
+								 k, c, i, j, v);
+					}
+				}
+			/* Clipped at the borders, whole inside. */
+			int ch = (y1 + len < BH ? y1 + len : BH) - (y1 > 0 ? y1 : 0);
+			int cw = (x1 + len < BW ? x1 + len : BW) - (x1 > 0 ? x1 : 0);
+			assert_int_equal(area, ch * cw);
+		}
+	}
+	/* Probability 0: no cut and no draw. */
+	Augment never = {.cutout_prob = 0, .cutout = 3};
+	Rng r, fresh;
+	rng_seed(&r, 9, 9);
+	fresh = r;
+	data_batch(&d, idx, 40, m1, s1, &never, &r, x, 4, y);
+	for (int i = 0; i < 40 * BCHW; i++)
+		assert_true(x[i] >= 2);
+	same_rng(&r, &fresh);
+	/* Probability one half: some images cut, some not, as drawn. */
+	Augment half = {.cutout_prob = 0.5, .cutout = 2};
+	check_batch(&d, idx, 40, &half, 77);
+}
+
+/* Everything at once, in the documented order, and bit for bit again
+ * from the same generator state. */
+static void test_batch_all(void **state)
+{
+	(void)state;
+	Dataset d = bytes_set();
+	Augment a = {.crop = 3, .flip = 1, .cutout_prob = 0.75, .cutout = 4};
+	int64_t idx[24];
+	for (int i = 0; i < 24; i++)
+		idx[i] = (i * 5) % BN;
+	for (uint64_t seed = 0; seed < 8; seed++)
+		check_batch(&d, idx, 24, &a, seed);
+
+	double x1[24 * BCHW], x2[24 * BCHW];
+	int64_t y1[24], y2[24];
+	Rng r1, r2;
+	rng_seed(&r1, 11, 2);
+	r2 = r1;
+	data_batch(&d, idx, 24, bmean, bstd, &a, &r1, x1, 8, y1);
+	data_batch(&d, idx, 24, bmean, bstd, &a, &r2, x2, 8, y2);
+	assert_memory_equal(x1, x2, sizeof x1);
+	assert_memory_equal(y1, y2, sizeof y1);
+	/* The next batch from the moved generator differs. */
+	data_batch(&d, idx, 24, bmean, bstd, &a, &r2, x2, 8, y2);
+	assert_true(memcmp(x1, x2, sizeof x1) != 0);
+}
+
 /* ---- the real thing ---- */
 
 static void test_fashion_mnist(void **state)
@@ -926,6 +1222,11 @@ int main(void)
 		cmocka_unit_test(test_damage),
 		cmocka_unit_test(test_channel_stats),
 		cmocka_unit_test(test_split),
+		cmocka_unit_test(test_batch_normalize),
+		cmocka_unit_test(test_batch_crop),
+		cmocka_unit_test(test_batch_flip),
+		cmocka_unit_test(test_batch_cutout),
+		cmocka_unit_test(test_batch_all),
 		cmocka_unit_test(test_fashion_mnist),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
