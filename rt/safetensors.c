@@ -59,35 +59,52 @@ static void put_le64(unsigned char *p, uint64_t v)
 		p[i] = (unsigned char)(v >> (8 * i));
 }
 
+/* Indexed by StDtype. */
+static const struct {
+	const char *name;
+	size_t size;
+	int is_int;
+} dtypes[ST_NDTYPES] = {
+	[ST_F32] = {"F32", 4, 0},
+	[ST_F64] = {"F64", 8, 0},
+	[ST_I64] = {"I64", 8, 1},
+	[ST_U8] = {"U8", 1, 1},
+	[ST_I8] = {"I8", 1, 1},
+	[ST_U16] = {"U16", 2, 1},
+	[ST_I16] = {"I16", 2, 1},
+	[ST_U32] = {"U32", 4, 1},
+	[ST_I32] = {"I32", 4, 1},
+	[ST_U64] = {"U64", 8, 1},
+};
+
+static int dtype_valid(StDtype dt)
+{
+	return (unsigned)dt < ST_NDTYPES;
+}
+
 size_t st_dtype_size(StDtype dt)
 {
-	return dt == ST_F32 ? 4 : 8;
+	return dtype_valid(dt) ? dtypes[dt].size : 0;
 }
 
 const char *st_dtype_name(StDtype dt)
 {
-	switch (dt) {
-	case ST_F32: return "F32";
-	case ST_F64: return "F64";
-	case ST_I64: return "I64";
-	}
-	return "?";
+	return dtype_valid(dt) ? dtypes[dt].name : "?";
+}
+
+int st_dtype_is_int(StDtype dt)
+{
+	return dtype_valid(dt) && dtypes[dt].is_int;
 }
 
 static int dtype_from_name(const char *s, StDtype *out)
 {
-	static const StDtype all[] = {ST_F32, ST_F64, ST_I64};
-	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-		if (strcmp(s, st_dtype_name(all[i])) == 0) {
-			*out = all[i];
+	for (int i = 0; i < ST_NDTYPES; i++)
+		if (strcmp(s, dtypes[i].name) == 0) {
+			*out = (StDtype)i;
 			return 0;
 		}
 	return -1;
-}
-
-static int dtype_valid(StDtype dt)
-{
-	return dt == ST_F32 || dt == ST_F64 || dt == ST_I64;
 }
 
 /* numel and byte size of a shape; -1 on a negative dimension or overflow. */
@@ -313,7 +330,8 @@ static int read_entry(Ctx *c, StFile *out, const char *name, json_t *e, Span *sp
 			    name);
 	if (dtype_from_name(json_string_value(jd), &dt) != 0)
 		return st_errorf(c->err, c->errlen, c->path,
-			    "tensor `%s`: unsupported dtype `%s` (supported: F32, F64, I64)", name,
+			    "tensor `%s`: unsupported dtype `%s` (supported: F32, F64, U8, I8, U16,"
+			    " I16, U32, I32, U64, I64)", name,
 			    json_string_value(jd));
 
 	if (!json_is_array(js))

@@ -12,8 +12,10 @@
  * one line naming the file. st_write writes atomically: a temporary file
  * in the same folder, fsync, rename. Tensor order is kept: st_read keeps
  * the header order, st_write writes the StFile order for both the header
- * keys and the data. Only F32, F64 and I64 are supported. Big-endian
- * hosts are refused at run time. */
+ * keys and the data. Supported: F32, F64, and the integer types U8, I8,
+ * U16, I16, U32, I32, U64, I64 (datasets store pixels as U8 and labels as
+ * whatever integer type their writer chose). Big-endian hosts are refused
+ * at run time. */
 #ifndef NASC_SAFETENSORS_H
 #define NASC_SAFETENSORS_H
 
@@ -26,7 +28,12 @@
 /* The name reserved for the metadata object. */
 #define ST_METADATA_KEY "__metadata__"
 
-typedef enum { ST_F32, ST_F64, ST_I64 } StDtype;
+/* New types go last: the first three are the ones states and batches use. */
+typedef enum {
+	ST_F32, ST_F64, ST_I64,
+	ST_U8, ST_I8, ST_U16, ST_I16, ST_U32, ST_I32, ST_U64,
+	ST_NDTYPES
+} StDtype;
 
 typedef struct {
 	char *name;
@@ -58,6 +65,8 @@ void st_free(StFile *f);
 /* Bytes per element, and the safetensors spelling ("F32", ...). */
 size_t st_dtype_size(StDtype dt);
 const char *st_dtype_name(StDtype dt);
+/* Whether dt is one of the integer types. */
+int st_dtype_is_int(StDtype dt);
 
 /* Reads and validates path into *out (initialised by st_read). Returns 0,
  * or -1 with out left empty and a one-line message in err. */

@@ -94,6 +94,9 @@ int fixture_load(Interp *it, const StFile *f)
 			case ST_F64:
 				dst[i] = ((const double *)t->data)[i];
 				break;
+			default:
+				fail_msg("`%s` has dtype %s; fixtures are F32, F64 or I64", name,
+					 st_dtype_name(t->dtype));
 			}
 		}
 		loaded++;

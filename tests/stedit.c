@@ -41,6 +41,7 @@ static double get(const StTensor *t, int64_t k)
 	case ST_F32: return ((const float *)t->data)[k];
 	case ST_F64: return ((const double *)t->data)[k];
 	case ST_I64: return (double)((const int64_t *)t->data)[k];
+	default: break; /* stedit crafts batches and states: no other types */
 	}
 	return 0;
 }
@@ -51,6 +52,7 @@ static void put(StTensor *t, int64_t k, double v)
 	case ST_F32: ((float *)t->data)[k] = (float)v; break;
 	case ST_F64: ((double *)t->data)[k] = v; break;
 	case ST_I64: ((int64_t *)t->data)[k] = (int64_t)v; break;
+	default: break;
 	}
 }
 
