@@ -192,6 +192,9 @@ static const int variants[IR_OP_COUNT] = {
 	[IR_RSQRT] = 1,
 	[IR_ADD] = 1,
 	[IR_BATCH_NORM] = 2,
+	[IR_BN_INFER] = 2,
+	[IR_SAMPLE_SCALE] = 2,
+	[IR_SAMPLE_DOT] = 1,
 	[IR_CONCAT] = 1,
 	[IR_SHIFT] = 1,
 	[IR_ZERO] = 1,
@@ -237,6 +240,8 @@ static void build(Case *c, IrOp op, int variant)
 	case IR_ALPHA:
 	case IR_TANGENT:
 	case IR_FILL:
+	case IR_RUNNING:
+	case IR_DROP:
 	case IR_OP_COUNT:
 		fail_msg("%s is a leaf", ir_prims[op].name);
 		return;
@@ -274,6 +279,30 @@ static void build(Case *c, IrOp op, int variant)
 			leaf(c, s1(2));
 			leaf(c, s1(2));
 		}
+		break;
+	case IR_BN_INFER:
+		/* x, mean, var (> 0) [, gamma, beta] */
+		a.eps = 1e-5;
+		leaf(c, ir_shape4(3, 2, 3, 3));
+		leaf(c, s1(2));
+		leaf(c, s1(2));
+		c->positive[2] = true;
+		if (variant == 1) {
+			leaf(c, s1(2));
+			leaf(c, s1(2));
+		}
+		break;
+	case IR_SAMPLE_SCALE:
+		/* a batch of 2 scaled by row 1 of a 3-row mask */
+		a.row = 1;
+		leaf(c, variant == 0 ? img : s2(2, 5));
+		leaf(c, s2(3, 2));
+		break;
+	case IR_SAMPLE_DOT:
+		a.row = 2;
+		a.shape = s2(3, 2);
+		leaf(c, img);
+		leaf(c, img);
 		break;
 	case IR_CONCAT:
 		leaf(c, ir_shape4(2, 2, 3, 3));
