@@ -188,6 +188,13 @@ static int row_bcast(Ad *ad, int v, IrShape s)
 	return op1(ad, IR_ROW_BCAST, &a, v);
 }
 
+static int sample_scale(Ad *ad, int x, int mask, int row)
+{
+	IrAttr a = no_attr;
+	a.row = row;
+	return op2(ad, IR_SAMPLE_SCALE, &a, x, mask);
+}
+
 static int matmul(Ad *ad, int a, int b, bool ta, bool tb)
 {
 	IrAttr at = no_attr;
@@ -258,11 +265,31 @@ static int decompose_softmax_grad(Ad *ad, int n)
 	return mul(ad, y, add(ad, v, scale(ad, s, -1.0)));
 }
 
+/* bn_infer(x, mean, var [, gamma, beta]) = (x - mean) r + beta, per
+ * channel, with r = (var + eps)^(-1/2) gamma.  Eval mode only runs
+ * forward, so its rules need not be fast, only right. */
+static int decompose_bn_infer(Ad *ad, int n)
+{
+	int in[5], nin = N(ad, n)->nin;
+	memcpy(in, N(ad, n)->in, (size_t)nin * sizeof *in);
+	IrShape s = shape_of(ad, in[0]);
+	IrAttr eps = no_attr;
+	eps.eps = N(ad, n)->at.eps;
+	int r = op1(ad, IR_RSQRT, &eps, in[2]);
+	if (nin > 3)
+		r = mul(ad, r, in[3]);
+	int xc = add(ad, in[0], scale(ad, bcast_c(ad, in[1], s), -1.0));
+	int y = mul(ad, xc, bcast_c(ad, r, s));
+	return nin > 3 ? add(ad, y, bcast_c(ad, in[4], s)) : y;
+}
+
 static int decompose(Ad *ad, int n)
 {
 	switch (N(ad, n)->op) {
 	case IR_BN_GRAD:
 		return decompose_bn_grad(ad, n);
+	case IR_BN_INFER:
+		return decompose_bn_infer(ad, n);
 	case IR_SOFTMAX_GRAD:
 		return decompose_softmax_grad(ad, n);
 	default:
@@ -496,6 +523,8 @@ static int jvp_rule(Ad *ad, int v, const int *t)
 	case IR_ALPHA:
 	case IR_TANGENT:
 	case IR_FILL:
+	case IR_RUNNING:
+	case IR_DROP:
 	case IR_ZERO:
 	case IR_NOISE:
 	case IR_OP_COUNT:
@@ -528,6 +557,8 @@ static int jvp_rule(Ad *ad, int v, const int *t)
 	case IR_MUL:
 	case IR_DOT:
 	case IR_SCALE_BY:
+	case IR_SAMPLE_SCALE:
+	case IR_SAMPLE_DOT:
 	case IR_MATMUL:
 	case IR_CONV2D_BWD_DATA:
 	case IR_CONV2D_BWD_FILTER:
@@ -542,6 +573,8 @@ static int jvp_rule(Ad *ad, int v, const int *t)
 		return jvp_select(ad, v, t);
 	case IR_BATCH_NORM:
 		return jvp_batch_norm(ad, v, t);
+	case IR_BN_INFER:
+		return jvp_decomposed(ad, v);
 	case IR_SOFTMAX:
 		return op2(ad, IR_SOFTMAX_GRAD, NULL, v, t[0]);
 	case IR_MIXED:
@@ -656,6 +689,18 @@ static void vjp_mixed_dot(Ad *ad, int v, int c)
 	}
 }
 
+/* y[n] = x[n] d[row, n]: x gets c scaled alike, the mask's row gets the
+ * per-sample dot products <c[n], x[n]>. */
+static void vjp_sample_scale(Ad *ad, int v, int c)
+{
+	const IrNode *nd = N(ad, v);
+	int x = nd->in[0], d = nd->in[1];
+	if (needs(ad, v, 0))
+		give(ad, x, like2(ad, v, c, d));
+	if (needs(ad, v, 1))
+		give(ad, d, kin2(ad, IR_SAMPLE_DOT, v, shape_of(ad, d), c, x));
+}
+
 static void vjp_concat(Ad *ad, int v, int c)
 {
 	const IrNode *nd = N(ad, v);
@@ -695,6 +740,8 @@ static void vjp_rule(Ad *ad, int v, int c)
 	case IR_ALPHA:
 	case IR_TANGENT:
 	case IR_FILL:
+	case IR_RUNNING:
+	case IR_DROP:
 	case IR_ZERO:
 	case IR_NOISE:
 	case IR_OP_COUNT:
@@ -738,6 +785,19 @@ static void vjp_rule(Ad *ad, int v, int c)
 		return;
 	case IR_BATCH_NORM:
 		vjp_batch_norm(ad, v, c);
+		return;
+	case IR_BN_INFER:
+		vjp_decomposed(ad, v, c);
+		return;
+	case IR_SAMPLE_SCALE:
+		vjp_sample_scale(ad, v, c);
+		return;
+	case IR_SAMPLE_DOT:
+		/* bilinear: each input's cotangent is the other scaled by c's row */
+		if (needs(ad, v, 0))
+			give(ad, x, sample_scale(ad, nd->in[1], c, nd->at.row));
+		if (needs(ad, v, 1))
+			give(ad, nd->in[1], sample_scale(ad, x, c, nd->at.row));
 		return;
 	case IR_CONCAT:
 		vjp_concat(ad, v, c);

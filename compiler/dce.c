@@ -17,6 +17,8 @@ void pass_dce(IrGraph *g)
 		live[g->logits] = 1;
 	for (int i = 0; i < g->nout; i++)
 		live[g->out[i].v] = 1;
+	for (int i = 0; i < g->nstat; i++)
+		live[g->stat[i].bn] = 1;
 	for (int v = g->n - 1; v >= 0; v--) {
 		const IrNode *n = &g->node[v];
 		if (n->nin == 0 && n->op != IR_FILL)

@@ -146,6 +146,9 @@ static void expr(Emit *e, const LExpr *x)
 		expr(e, x->c);
 		fputc(')', e->out);
 		return;
+	case LE_RUN:
+		fputs("run->bn_momentum", e->out); /* the only LRunField */
+		return;
 	}
 }
 
@@ -285,27 +288,18 @@ static void kernel(Emit *e, const LKernel *k)
 	fputc('\n', e->out);
 }
 
-/* A buffer as a C expression in an entry point. */
+/* A buffer as a C expression in an entry point: the pointer the entry
+ * set up for its space (entry_prologue), plus its offset. */
 static void buf_ptr(Emit *e, int b)
 {
+	static const char *const base[] = {
+		[LS_ARENA] = "A", [LS_PARAMS] = "P", [LS_GRADS] = "G", [LS_X] = "X",
+		[LS_Y] = "Y",     [LS_RUNNING] = "R", [LS_DROP] = "D",
+	};
 	const LBuf *x = &e->p->buf[b];
-	switch (x->space) {
-	case LS_ARENA:
-		fprintf(e->out, "A + %" PRId64, x->offset);
-		break;
-	case LS_PARAMS:
-		fprintf(e->out, "P + %" PRId64, x->offset);
-		break;
-	case LS_GRADS:
-		fprintf(e->out, "G + %" PRId64, x->offset);
-		break;
-	case LS_X:
-		fputs("X", e->out);
-		break;
-	case LS_Y:
-		fputs("Y", e->out);
-		break;
-	}
+	fputs(base[x->space], e->out);
+	if (x->space != LS_X && x->space != LS_Y)
+		fprintf(e->out, " + %" PRId64, x->offset);
 }
 
 /* The entry points call their kernels in parts of this many calls, each a
@@ -313,27 +307,37 @@ static void buf_ptr(Emit *e, int b)
  * compiler far more time than many small ones. */
 enum { PART = 64 };
 
-static void entry_prologue(Emit *e, bool grads)
+/* The pointers of a part of an entry.  R is NULL in a training entry run
+ * without running statistics, and then only read by calls made if it is
+ * not.  D is the run's drop-path mask, or the ones the entry wrote. */
+static void entry_prologue(Emit *e, const Lowered *L, bool grads)
 {
 	fputs("\treal *const A = (real *)run->arena;\n"
 	      "\tconst real *const P = (const real *)run->params;\n"
 	      "\tconst real *const X = (const real *)run->x;\n"
-	      "\tconst int64_t *const Y = run->y;\n", e->out);
+	      "\tconst int64_t *const Y = run->y;\n"
+	      "\treal *const R = (real *)run->running;\n", e->out);
+	if (L->ndrop > 0)
+		fprintf(e->out, "\tconst real *const D = run->drop ? (const real *)run->drop : A + %" PRId64
+				";\n\t(void)D;\n", L->ones_offset);
 	if (grads)
 		fputs("\treal *const G = (real *)run->grads;\n", e->out);
-	fputs("\t(void)A, (void)P, (void)X, (void)Y;\n", e->out);
+	fputs("\t(void)A, (void)P, (void)X, (void)Y, (void)R;\n", e->out);
 }
 
-static void entry(Emit *e, const char *name, const LEntry *en, const Lowered *L, bool grads)
+static void entry(Emit *e, const char *name, const LEntry *en, const Lowered *L, bool grads,
+		  bool drops, int loss_buf, int logits_buf)
 {
 	int parts = (en->ncall + PART - 1) / PART;
 	for (int part = 0; part < parts; part++) {
 		fprintf(e->out, "static void %s_%d(NasRun *run)\n{\n", name, part);
-		entry_prologue(e, grads);
+		entry_prologue(e, L, grads);
 		int end = (part + 1) * PART < en->ncall ? (part + 1) * PART : en->ncall;
 		for (int i = part * PART; i < end; i++) {
 			const LCall *c = &en->call[i];
 			const LKernel *k = &e->p->kern[c->kern];
+			if (c->if_running)
+				fputs("\tif (R)\n\t", e->out);
 			fprintf(e->out, "\t%s(", k->name);
 			if (k->uses_run)
 				fputs("run, ", e->out);
@@ -347,12 +351,18 @@ static void entry(Emit *e, const char *name, const LEntry *en, const Lowered *L,
 		fputs("}\n\n", e->out);
 	}
 	fprintf(e->out, "static void %s(NasRun *run)\n{\n", name);
+	if (drops && L->ndrop > 0)
+		fprintf(e->out, "\t/* no mask: the mixed edges are scaled by ones */\n"
+				"\tif (!run->drop)\n"
+				"\t\tfor (int64_t i = 0; i < %" PRId64 "; i++)\n"
+				"\t\t\t((real *)run->arena)[%" PRId64 " + i] = 1;\n",
+			L->ndrop * L->batch, L->ones_offset);
 	for (int part = 0; part < parts; part++)
 		fprintf(e->out, "\t%s_%d(run);\n", name, part);
 	fputs("\tconst real *const A = (const real *)run->arena;\n\trun->loss = *(", e->out);
-	buf_ptr(e, L->loss_buf);
+	buf_ptr(e, loss_buf);
 	fputs(");\n\tif (run->logits)\n\t\tmemcpy(run->logits, ", e->out);
-	buf_ptr(e, L->logits_buf);
+	buf_ptr(e, logits_buf);
 	fprintf(e->out, ", %" PRId64 " * sizeof(real));\n}\n\n", L->batch * L->classes);
 }
 
@@ -361,6 +371,10 @@ static const char *kind_name(const LTensor *t)
 	if (t->op == IR_ALPHA)
 		return "NAS_ALPHA";
 	switch (t->wkind) {
+	case W_BN_MEAN:
+		return "NAS_BN_MEAN";
+	case W_BN_VAR:
+		return "NAS_BN_VAR";
 	case W_CONV:
 		return "NAS_CONV";
 	case W_LINEAR:
@@ -372,6 +386,25 @@ static const char *kind_name(const LTensor *t)
 	default:
 		return "NAS_BN_BETA";
 	}
+}
+
+/* A NasTensor table, when it has rows. */
+static void table(FILE *out, const char *name, const LTensor *ts, int n)
+{
+	if (n == 0)
+		return;
+	fprintf(out, "static const NasTensor %s[] = {\n", name);
+	for (int i = 0; i < n; i++) {
+		const LTensor *t = &ts[i];
+		fputs("\t{", out);
+		emit_c_string(out, t->name);
+		fprintf(out, ", %s, %d, {", kind_name(t), t->shape.rank);
+		for (int j = 0; j < t->shape.rank; j++)
+			fprintf(out, "%s%" PRId64, j ? ", " : "", t->shape.d[j]);
+		fprintf(out, "}, %" PRId64 ", %" PRId64 ", %" PRId64 "},\n", ir_numel(t->shape), t->offset,
+			t->fan_in);
+	}
+	fputs("};\n\n", out);
 }
 
 void emit_c(FILE *out, const Lowered *L, const EmitInfo *info)
@@ -394,22 +427,16 @@ void emit_c(FILE *out, const Lowered *L, const EmitInfo *info)
 		info->f64 ? "double" : "float");
 	for (int k = 0; k < L->p.nkern; k++)
 		kernel(&e, &L->p.kern[k]);
-	entry(&e, "run_grad", &L->grad, L, true);
-	entry(&e, "run_loss", &L->loss, L, false);
-	entry(&e, "run_grad_alpha", &L->grad_alpha, L, true);
+	entry(&e, "run_grad", &L->grad, L, true, true, L->loss_buf, L->logits_buf);
+	entry(&e, "run_loss", &L->loss, L, false, true, L->loss_buf, L->logits_buf);
+	entry(&e, "run_grad_alpha", &L->grad_alpha, L, true, true, L->loss_buf, L->logits_buf);
+	bool infer = L->infer_loss_buf >= 0;
+	if (infer)
+		entry(&e, "run_infer", &L->infer, L, false, false, L->infer_loss_buf,
+		      L->infer_logits_buf);
 
-	fputs("static const NasTensor tensors[] = {\n", out);
-	for (int i = 0; i < L->ntensors; i++) {
-		const LTensor *t = &L->tensors[i];
-		fputs("\t{", out);
-		emit_c_string(out, t->name);
-		fprintf(out, ", %s, %d, {", kind_name(t), t->shape.rank);
-		for (int j = 0; j < t->shape.rank; j++)
-			fprintf(out, "%s%" PRId64, j ? ", " : "", t->shape.d[j]);
-		fprintf(out, "}, %" PRId64 ", %" PRId64 ", %" PRId64 "},\n", ir_numel(t->shape), t->offset,
-			t->fan_in);
-	}
-	fputs("};\n\n", out);
+	table(out, "tensors", L->tensors, L->ntensors);
+	table(out, "running_tensors", L->running, L->nrunning_tensors);
 	int ntypes = emit_meta(out, info->model, L);
 	fputs("const NasProgram nas_program = {\n\t.spec = ", out);
 	emit_c_string(out, info->spec);
@@ -420,18 +447,23 @@ void emit_c(FILE *out, const Lowered *L, const EmitInfo *info)
 	fprintf(out, ",\n\t.real_size = sizeof(real),\n"
 		     "\t.batch = %" PRId64 ", .in_c = %" PRId64 ", .in_h = %" PRId64 ", .in_w = %" PRId64
 		     ", .classes = %" PRId64 ",\n"
-		     "\t.ntensors = %d,\n\t.tensors = tensors,\n\t.nparams = %" PRId64 ",\n"
+		     "\t.ntensors = %d,\n\t.tensors = %s,\n\t.nparams = %" PRId64 ",\n"
+		     "\t.nrunning_tensors = %d,\n\t.running_tensors = %s,\n\t.nrunning = %" PRId64 ",\n"
+		     "\t.ndrop = %" PRId64 ",\n"
 		     "\t.arena_bytes = %" PRId64 " * sizeof(real),\n"
 		     "\t.flops = %" PRId64 ",\n",
-		L->batch, L->in_c, L->in_h, L->in_w, L->classes, L->ntensors, L->nparams,
+		L->batch, L->in_c, L->in_h, L->in_w, L->classes, L->ntensors,
+		L->ntensors ? "tensors" : "NULL", L->nparams, L->nrunning_tensors,
+		L->nrunning_tensors ? "running_tensors" : "NULL", L->nrunning, L->ndrop,
 		L->p.arena_bytes, info->flops);
 	emit_schedule(out, &info->model->sched);
 	fprintf(out, "\t.ncell_types = %d,\n\t.cell_types = %s,\n"
-		     "\t.grad = run_grad,\n\t.loss = run_loss,\n\t.grad_alpha = run_grad_alpha,\n};\n\n"
+		     "\t.grad = run_grad,\n\t.loss = run_loss,\n\t.grad_alpha = run_grad_alpha,\n"
+		     "\t.infer = %s,\n};\n\n"
 		     "int main(int argc, char **argv)\n{\n"
 		     "\t/* threads are the kernels' own: each matrix product runs on one */\n"
 		     "\topenblas_set_num_threads(1);\n"
 		     "\treturn nas_main(&nas_program, argc, argv);\n}\n",
-		ntypes, ntypes ? "cell_types" : "NULL");
+		ntypes, ntypes ? "cell_types" : "NULL", infer ? "run_infer" : "NULL");
 	free(e.var_no);
 }

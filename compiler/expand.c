@@ -306,16 +306,24 @@ static int add_node(Frame *f, Loc loc, const char *prim, IrOp op, const int *in,
 	return v;
 }
 
-static int add_weight(Frame *f, Loc loc, const char *prim, int index, const char *suffix,
-		      IrShape sh, IrWeightKind kind)
+/* A named leaf of primitive number `index` at the site: a WEIGHT, or a
+ * batch norm's RUNNING statistic, named the same way. */
+static int add_tensor(Frame *f, Loc loc, const char *prim, int index, const char *suffix,
+		      IrShape sh, IrOp op, IrWeightKind kind)
 {
 	Sema *s = f->s;
 	if (!ir_budget(s, loc) || !shape_in_range(f, loc, prim, sh))
 		return -1;
 	const char *name = arena_printf(s->a, "%s.%d.%s", f->site->scope, index, suffix);
-	int w = ir_leaf(&s->m->g, IR_WEIGHT, sh, DT_F32, name, f->site->scope, loc);
+	int w = ir_leaf(&s->m->g, op, sh, DT_F32, name, f->site->scope, loc);
 	s->m->g.node[w].wkind = kind;
 	return w;
+}
+
+static int add_weight(Frame *f, Loc loc, const char *prim, int index, const char *suffix,
+		      IrShape sh, IrWeightKind kind)
+{
+	return add_tensor(f, loc, prim, index, suffix, sh, IR_WEIGHT, kind);
 }
 
 static IrShape shape1(int64_t n)
@@ -462,7 +470,17 @@ static int apply_prim(Frame *f, const SurfacePrim *p, const Expr *call, Loc loc,
 			    (in[2] = add_weight(f, loc, name, index, "bias", shape1(xs->d[1]), W_BN_BETA)) < 0)
 				return -1;
 		}
-		return add_node(f, loc, name, IR_BATCH_NORM, in, affine ? 3 : 1, &at);
+		/* the statistics eval mode normalizes with, which training updates */
+		IrShape cs = shape1(xs->d[1]);
+		int mean = add_tensor(f, loc, name, index, "running_mean", cs, IR_RUNNING, W_BN_MEAN);
+		int var = mean < 0 ? -1
+				   : add_tensor(f, loc, name, index, "running_var", cs, IR_RUNNING, W_BN_VAR);
+		if (var < 0)
+			return -1;
+		int bn = add_node(f, loc, name, IR_BATCH_NORM, in, affine ? 3 : 1, &at);
+		if (bn >= 0)
+			ir_running(&s->m->g, bn, mean, var);
+		return bn;
 	}
 	case SP_MAX_POOL:
 	case SP_AVG_POOL: {

@@ -19,12 +19,18 @@ int interp_init(Interp *it, const IrGraph *g)
 	if (!it->val)
 		return -1;
 	for (int v = 0; v < g->n; v++) {
-		int64_t n = ir_numel(g->node[v].shape);
+		const IrNode *nd = &g->node[v];
+		int64_t n = ir_numel(nd->shape);
 		it->val[v] = calloc((size_t)(n > 0 ? n : 1), sizeof(double));
 		if (!it->val[v]) {
 			interp_free(it);
 			return -1;
 		}
+		/* a mask of ones drops nothing; running statistics start as
+		 * PyTorch's do, mean 0 and variance 1 */
+		if (nd->op == IR_DROP || (nd->op == IR_RUNNING && nd->wkind == W_BN_VAR))
+			for (int64_t i = 0; i < n; i++)
+				it->val[v][i] = 1.0;
 	}
 	return 0;
 }
@@ -268,31 +274,67 @@ static void avg_pool_bwd(const IrNode *nd, const IrShape *dys, const double *dy,
 				}
 }
 
-/* Training-mode batch norm: statistics over N, H and W, biased variance. */
-static void batch_norm(const IrNode *nd, const double *x, const double *gamma,
-		       const double *beta, double *y)
+/* The batch statistics of channel c of x [N,C,H,W]: mean and biased
+ * variance over N, H and W. */
+static void channel_stats(const IrShape *s, const double *x, int64_t c, double *mean, double *var)
+{
+	int64_t hw = s->d[2] * s->d[3];
+	double m = 0, v = 0;
+	for (int64_t n = 0; n < s->d[0]; n++)
+		for (int64_t i = 0; i < hw; i++)
+			m += x[(n * s->d[1] + c) * hw + i];
+	m /= (double)(s->d[0] * hw);
+	for (int64_t n = 0; n < s->d[0]; n++)
+		for (int64_t i = 0; i < hw; i++) {
+			double dv = x[(n * s->d[1] + c) * hw + i] - m;
+			v += dv * dv;
+		}
+	*mean = m;
+	*var = v / (double)(s->d[0] * hw);
+}
+
+/* Batch norm with given statistics per channel (mean[c], var[c]), or with
+ * the batch's own when they are NULL (training mode). */
+static void batch_norm(const IrNode *nd, const double *x, const double *mean_in,
+		       const double *var_in, const double *gamma, const double *beta, double *y)
 {
 	const IrShape *s = &nd->shape;
-	int64_t per = s->d[0] * s->d[2] * s->d[3];
+	int64_t hw = s->d[2] * s->d[3];
 	for (int64_t c = 0; c < s->d[1]; c++) {
-		double mean = 0, var = 0;
-		for (int64_t n = 0; n < s->d[0]; n++)
-			for (int64_t i = 0; i < s->d[2] * s->d[3]; i++)
-				mean += x[(n * s->d[1] + c) * s->d[2] * s->d[3] + i];
-		mean /= (double)per;
-		for (int64_t n = 0; n < s->d[0]; n++)
-			for (int64_t i = 0; i < s->d[2] * s->d[3]; i++) {
-				double dv = x[(n * s->d[1] + c) * s->d[2] * s->d[3] + i] - mean;
-				var += dv * dv;
-			}
-		var /= (double)per;
+		double mean, var;
+		if (mean_in) {
+			mean = mean_in[c];
+			var = var_in[c];
+		} else {
+			channel_stats(s, x, c, &mean, &var);
+		}
 		double inv = 1.0 / sqrt(var + nd->at.eps);
 		double g = gamma ? gamma[c] : 1.0, b = beta ? beta[c] : 0.0;
 		for (int64_t n = 0; n < s->d[0]; n++)
-			for (int64_t i = 0; i < s->d[2] * s->d[3]; i++) {
-				int64_t k = (n * s->d[1] + c) * s->d[2] * s->d[3] + i;
+			for (int64_t i = 0; i < hw; i++) {
+				int64_t k = (n * s->d[1] + c) * hw + i;
 				y[k] = (x[k] - mean) * inv * g + b;
 			}
+	}
+}
+
+void interp_update_running(Interp *it, double momentum)
+{
+	const IrGraph *g = it->g;
+	for (int i = 0; i < g->nstat; i++) {
+		const IrRunStat *r = &g->stat[i];
+		const IrShape *s = &g->node[r->bn].shape;
+		const double *x = it->val[g->node[r->bn].in[0]];
+		double *rm = it->val[r->mean], *rv = it->val[r->var];
+		double n = (double)(s->d[0] * s->d[2] * s->d[3]);
+		for (int64_t c = 0; c < s->d[1]; c++) {
+			double mean, var;
+			channel_stats(s, x, c, &mean, &var);
+			/* PyTorch's: the running variance from the unbiased one */
+			double unbiased = n > 1 ? var * n / (n - 1) : var;
+			rm[c] = (1 - momentum) * rm[c] + momentum * mean;
+			rv[c] = (1 - momentum) * rv[c] + momentum * unbiased;
+		}
 	}
 }
 
@@ -401,6 +443,8 @@ int interp_run(Interp *it, char *err, size_t errlen)
 		case IR_WEIGHT:
 		case IR_ALPHA:
 		case IR_TANGENT:
+		case IR_RUNNING:
+		case IR_DROP:
 			break;
 		case IR_FILL:
 			for (int64_t i = 0; i < numel; i++)
@@ -428,9 +472,33 @@ int interp_run(Interp *it, char *err, size_t errlen)
 				y[i] = x[i] * nd->at.scale;
 			break;
 		case IR_BATCH_NORM:
-			batch_norm(nd, x, nd->nin > 1 ? it->val[nd->in[1]] : NULL,
+			batch_norm(nd, x, NULL, NULL, nd->nin > 1 ? it->val[nd->in[1]] : NULL,
 				   nd->nin > 2 ? it->val[nd->in[2]] : NULL, y);
 			break;
+		case IR_BN_INFER:
+			batch_norm(nd, x, it->val[nd->in[1]], it->val[nd->in[2]],
+				   nd->nin > 3 ? it->val[nd->in[3]] : NULL,
+				   nd->nin > 4 ? it->val[nd->in[4]] : NULL, y);
+			break;
+		case IR_SAMPLE_SCALE: {
+			const double *d = it->val[nd->in[1]] + (int64_t)nd->at.row * s->d[0];
+			int64_t per = numel / s->d[0];
+			for (int64_t i = 0; i < numel; i++)
+				y[i] = x[i] * d[i / per];
+			break;
+		}
+		case IR_SAMPLE_DOT: {
+			const double *b = it->val[nd->in[1]];
+			int64_t nb = xs->d[0], per = ir_numel(*xs) / nb;
+			memset(y, 0, (size_t)numel * sizeof *y);
+			for (int64_t n = 0; n < nb; n++) {
+				double acc = 0.0;
+				for (int64_t i = n * per; i < (n + 1) * per; i++)
+					acc += x[i] * b[i];
+				y[(int64_t)nd->at.row * nb + n] = acc;
+			}
+			break;
+		}
 		case IR_CONCAT: {
 			int64_t c0 = 0;
 			for (int k = 0; k < nd->nin; k++) {

@@ -24,9 +24,16 @@ typedef struct Interp {
 int interp_init(Interp *it, const IrGraph *g);
 void interp_free(Interp *it);
 /* The storage of value v: leaves (input, labels as whole numbers, weights,
- * alpha) are written here before interp_run. */
+ * alpha, running statistics, the drop-path mask) are written here before
+ * interp_run.  interp_init sets the mask to ones (no drop-path) and the
+ * running statistics to mean 0 and variance 1. */
 double *interp_value(Interp *it, int v);
 /* Evaluate every non-leaf value in order.  Returns 0, or -1 with a reason. */
 int interp_run(Interp *it, char *err, size_t errlen);
+/* After interp_run: what a training step does to the running statistics
+ * (RUNNING leaves) of every batch norm of g->stat, as PyTorch does it:
+ * mean <- (1-m) mean + m batch mean, var <- (1-m) var + m n/(n-1) batch
+ * variance, n = N*H*W. */
+void interp_update_running(Interp *it, double momentum);
 
 #endif

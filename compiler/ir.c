@@ -157,18 +157,42 @@ static bool infer_add(const IrGraph *g, const IrNode *n, IrShape *out, char *err
 	return true;
 }
 
+/* batch_norm(x [, gamma, beta]) and bn_infer(x, mean, var [, gamma,
+ * beta]): every input but x a [C] vector of x's channels. */
 static bool infer_batch_norm(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
 {
 	const IrShape *x = in_shape(g, n, 0);
-	if (!need_rank4(x, "batch norm", err, errlen))
+	const char *what = n->op == IR_BN_INFER ? "bn_infer" : "batch norm";
+	if (!need_rank4(x, what, err, errlen))
 		return false;
-	if (n->nin == 2)
-		FAIL("batch norm takes both gamma and beta, or neither");
+	if (n->nin - (n->op == IR_BN_INFER ? 2 : 0) == 2)
+		FAIL("%s takes both gamma and beta, or neither", what);
 	for (int i = 1; i < n->nin; i++) {
 		const IrShape *p = in_shape(g, n, i);
 		if (p->rank != 1 || p->d[0] != x->d[1])
-			FAIL("batch norm parameters do not match its channels");
+			FAIL("%s parameters do not match its channels", what);
 	}
+	*out = *x;
+	return true;
+}
+
+/* A mask of R rows (one per mixed edge) by N samples, and a row of it. */
+static bool mask_fits(const IrShape *m, int row, int64_t batch, const char *what, char *err,
+		      size_t errlen)
+{
+	if (m->rank != 2 || m->d[1] != batch || row < 0 || row >= m->d[0])
+		FAIL("%s: row %d of a mask of %d rows of %" PRId64 " samples", what, row,
+		     m->rank == 2 ? (int)m->d[0] : 0, batch);
+	return true;
+}
+
+static bool infer_sample_scale(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
+{
+	const IrShape *x = in_shape(g, n, 0);
+	if (x->rank < 1)
+		FAIL("sample_scale needs a batch of samples");
+	if (!mask_fits(in_shape(g, n, 1), n->at.row, x->d[0], "sample_scale", err, errlen))
+		return false;
 	*out = *x;
 	return true;
 }
@@ -521,6 +545,16 @@ static bool infer_mixed_dot(const IrGraph *g, const IrNode *n, IrShape *out, cha
 	return true;
 }
 
+static bool infer_sample_dot(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
+{
+	const IrShape *a = in_shape(g, n, 0);
+	if (!attr_shape(n, out, err, errlen) || !same_shapes(g, n, err, errlen))
+		return false;
+	if (a->rank < 1)
+		FAIL("sample_dot needs a batch of samples");
+	return mask_fits(out, n->at.row, a->d[0], "sample_dot", err, errlen);
+}
+
 static bool infer_ce_grad(const IrGraph *g, const IrNode *n, IrShape *out, char *err, size_t errlen)
 {
 	if (!infer_cross_entropy(g, n, out, err, errlen))
@@ -580,6 +614,8 @@ const IrPrimInfo ir_prims[IR_OP_COUNT] = {
 	[IR_ALPHA] = {"alpha", 0, 0, NULL, flops_none},
 	[IR_TANGENT] = {"tangent", 0, 0, NULL, flops_none},
 	[IR_FILL] = {"fill", 0, 0, infer_fill, flops_none},
+	[IR_RUNNING] = {"running", 0, 0, NULL, flops_none},
+	[IR_DROP] = {"drop", 0, 0, NULL, flops_none},
 	[IR_CONV2D] = {"conv2d", 2, 3, infer_conv2d, flops_conv2d},
 	[IR_MAX_POOL] = {"max_pool", 1, 1, infer_pool, flops_none},
 	[IR_AVG_POOL] = {"avg_pool", 1, 1, infer_pool, flops_none},
@@ -587,6 +623,7 @@ const IrPrimInfo ir_prims[IR_OP_COUNT] = {
 	[IR_ADD] = {"add", 2, -1, infer_add, flops_none},
 	[IR_SCALE] = {"scale", 1, 1, infer_same, flops_none},
 	[IR_BATCH_NORM] = {"batch_norm", 1, 3, infer_batch_norm, flops_none},
+	[IR_BN_INFER] = {"bn_infer", 3, 5, infer_batch_norm, flops_none},
 	[IR_CONCAT] = {"concat", 1, -1, infer_concat, flops_none},
 	[IR_SHIFT] = {"shift", 1, 1, infer_shift, flops_none},
 	[IR_ZERO] = {"zero", 1, 1, infer_subsample, flops_none},
@@ -595,6 +632,7 @@ const IrPrimInfo ir_prims[IR_OP_COUNT] = {
 	[IR_LINEAR] = {"linear", 2, 3, infer_linear, flops_linear},
 	[IR_SOFTMAX] = {"softmax", 1, 1, infer_same, flops_none},
 	[IR_MIXED] = {"mixed", 2, -1, infer_mixed, flops_none},
+	[IR_SAMPLE_SCALE] = {"sample_scale", 2, 2, infer_sample_scale, flops_none},
 	[IR_CROSS_ENTROPY] = {"cross_entropy", 2, 2, infer_cross_entropy, flops_none},
 	[IR_MUL] = {"mul", 2, 2, infer_same2, flops_none},
 	[IR_RSQRT] = {"rsqrt", 1, 1, infer_same, flops_none},
@@ -618,6 +656,7 @@ const IrPrimInfo ir_prims[IR_OP_COUNT] = {
 	[IR_BN_GRAD] = {"bn_grad", 2, 2, infer_bn_grad, flops_none},
 	[IR_SOFTMAX_GRAD] = {"softmax_grad", 2, 2, infer_softmax_grad, flops_none},
 	[IR_MIXED_DOT] = {"mixed_dot", 2, -1, infer_mixed_dot, flops_none},
+	[IR_SAMPLE_DOT] = {"sample_dot", 2, 2, infer_sample_dot, flops_none},
 	[IR_CE_GRAD] = {"ce_grad", 2, 2, infer_ce_grad, flops_none},
 };
 
@@ -639,7 +678,7 @@ void ir_init(IrGraph *g, Arena *a)
 {
 	memset(g, 0, sizeof *g);
 	g->arena = a;
-	g->input = g->labels = g->logits = g->loss = -1;
+	g->input = g->labels = g->logits = g->loss = g->drop = -1;
 }
 
 static int push(IrGraph *g, const IrNode *n)
@@ -709,6 +748,12 @@ void ir_output(IrGraph *g, int v, const char *name)
 	g->nout++;
 }
 
+void ir_running(IrGraph *g, int bn, int mean, int var)
+{
+	g->stat = arena_grow(g->arena, g->stat, g->nstat, &g->statcap, sizeof *g->stat);
+	g->stat[g->nstat++] = (IrRunStat){.bn = bn, .mean = mean, .var = var};
+}
+
 /* ---- rewriting ------------------------------------------------------------ */
 
 void ir_rebuild(IrGraph *g, const int *map)
@@ -741,8 +786,14 @@ void ir_rebuild(IrGraph *g, const int *map)
 	REMAP(g->labels);
 	REMAP(g->logits);
 	REMAP(g->loss);
+	REMAP(g->drop);
 	for (int i = 0; i < g->nout; i++)
 		REMAP(g->out[i].v);
+	for (int i = 0; i < g->nstat; i++) {
+		REMAP(g->stat[i].bn);
+		REMAP(g->stat[i].mean);
+		REMAP(g->stat[i].var);
+	}
 #undef REMAP
 	free(to);
 }
@@ -822,9 +873,26 @@ int ir_verify(const IrGraph *g, FILE *out)
 		}
 		if ((n->op == IR_WEIGHT || n->op == IR_ALPHA) && !n->name)
 			bad += problem(out, i, "%s without a name", p->name);
-		if (n->op == IR_WEIGHT && n->wkind == W_NONE)
+		if (n->op == IR_WEIGHT && (n->wkind == W_NONE || n->wkind >= W_BN_MEAN))
 			bad += problem(out, i, "weight without an initialization");
+		if (n->op == IR_RUNNING &&
+		    (!n->name || (n->wkind != W_BN_MEAN && n->wkind != W_BN_VAR) || n->shape.rank != 1))
+			bad += problem(out, i, "running statistics need a name, a kind and a [C] shape");
 	}
+	for (int i = 0; i < g->nstat; i++) {
+		const IrRunStat *r = &g->stat[i];
+		bool in = r->bn >= 0 && r->bn < g->n && r->mean >= 0 && r->mean < g->n && r->var >= 0 &&
+			  r->var < g->n;
+		if (!in || g->node[r->bn].op != IR_BATCH_NORM || g->node[r->mean].op != IR_RUNNING ||
+		    g->node[r->var].op != IR_RUNNING || g->node[r->mean].wkind != W_BN_MEAN ||
+		    g->node[r->var].wkind != W_BN_VAR ||
+		    g->node[r->mean].shape.d[0] != g->node[r->bn].shape.d[1] ||
+		    g->node[r->var].shape.d[0] != g->node[r->bn].shape.d[1])
+			bad += problem(out, in ? r->bn : -1,
+				       "running statistics %d are not a batch norm's mean and variance", i);
+	}
+	if (g->drop >= 0 && (g->drop >= g->n || g->node[g->drop].op != IR_DROP))
+		bad += problem(out, g->drop, "the drop-path mask is not a drop leaf");
 	/* Tensor names are keys in state files: they must be unique. */
 	int nnamed = 0;
 	for (int i = 0; i < g->n; i++)
@@ -885,7 +953,12 @@ static void dump_attrs(FILE *out, const IrNode *n)
 		break;
 	case IR_RSQRT:
 	case IR_BN_GRAD:
+	case IR_BN_INFER:
 		fprintf(out, " {eps=%g}", a->eps);
+		break;
+	case IR_SAMPLE_SCALE:
+	case IR_SAMPLE_DOT:
+		fprintf(out, " {row=%d}", a->row);
 		break;
 	case IR_SHIFT:
 	case IR_UNSHIFT:
@@ -936,8 +1009,14 @@ void ir_dump(FILE *out, const IrGraph *g)
 			fprintf(out, "  # %s", n->scope);
 		fputc('\n', out);
 	}
-	fprintf(out, "# input %%%d, labels %%%d, logits %%%d, loss %%%d\n", g->input, g->labels,
+	fprintf(out, "# input %%%d, labels %%%d, logits %%%d, loss %%%d", g->input, g->labels,
 		g->logits, g->loss);
+	if (g->drop >= 0)
+		fprintf(out, ", drop %%%d", g->drop);
+	fputc('\n', out);
+	for (int i = 0; i < g->nstat; i++)
+		fprintf(out, "# running %%%d updates %%%d, %%%d\n", g->stat[i].bn, g->stat[i].mean,
+			g->stat[i].var);
 	for (int i = 0; i < g->nout; i++)
 		fprintf(out, "# output \"%s\" %%%d\n", g->out[i].name, g->out[i].v);
 }

@@ -36,7 +36,8 @@ typedef struct IrAttr {
 	int kh, kw, stride, pad, dilation, groups; /* conv2d, pools */
 	bool count_pad;                            /* avg_pool */
 	int shift;                                 /* shift */
-	int row, col;                              /* mixed, mixed_dot: alpha row, first column */
+	int row, col;                              /* mixed, mixed_dot: alpha row, first column;
+						      sample_scale, sample_dot: the mask row */
 	double scale;                              /* scale; fill: the value */
 	double eps, momentum;                      /* batch_norm, bn_grad, rsqrt (eps) */
 	int offset, count;                         /* slice_c, pad_c: channels */
@@ -52,6 +53,8 @@ typedef enum IrWeightKind {
 	W_BIAS,       /* uniform(+-1/sqrt(fan_in)), as PyTorch's conv and linear bias */
 	W_BN_GAMMA,   /* ones */
 	W_BN_BETA,    /* zeros */
+	W_BN_MEAN,    /* RUNNING: a running mean, zeros */
+	W_BN_VAR,     /* RUNNING: a running variance, ones */
 } IrWeightKind;
 
 typedef struct IrNode {
@@ -61,8 +64,8 @@ typedef struct IrNode {
 	IrShape shape;
 	IrDtype dtype;
 	IrAttr at;
-	IrWeightKind wkind;     /* WEIGHT */
-	const char *name;       /* WEIGHT, ALPHA: the tensor's name in state files */
+	IrWeightKind wkind;     /* WEIGHT, RUNNING */
+	const char *name;       /* WEIGHT, ALPHA, RUNNING: the tensor's name in files */
 	const char *scope;      /* where it came from, e.g. cells.3.edges.5.sep_conv_3x3 */
 	Loc loc;                /* the spec text it was expanded from */
 	bool inlined;           /* fuse.c: computed inside its one user's kernel */
@@ -74,13 +77,24 @@ typedef struct IrOutput {
 	const char *name;
 } IrOutput;
 
+/* A training-mode batch norm and the running statistics (two RUNNING
+ * leaves) its batch statistics update whenever a program runs it with
+ * running statistics.  The update is a side effect of the program, not a
+ * value, so it is recorded here rather than in the dataflow. */
+typedef struct IrRunStat {
+	int bn, mean, var;
+} IrRunStat;
+
 typedef struct IrGraph {
 	Arena *arena;
 	IrNode *node;
 	int n, cap;
 	int input, labels, logits, loss;  /* -1 until set */
+	int drop;                         /* the DROP leaf, or -1 */
 	IrOutput *out;                    /* besides logits and loss */
 	int nout, outcap;
+	IrRunStat *stat;                  /* in the order of their batch norms */
+	int nstat, statcap;
 } IrGraph;
 
 typedef struct IrPrimInfo {
@@ -106,6 +120,8 @@ int ir_add(IrGraph *g, IrOp op, const int *in, int nin, const IrAttr *at,
 int ir_emit(IrGraph *g, IrOp op, const int *in, int nin, const IrAttr *at, const char *scope);
 /* Record v as an output of the program under a name. */
 void ir_output(IrGraph *g, int v, const char *name);
+/* Record that batch norm bn updates the RUNNING leaves mean and var. */
+void ir_running(IrGraph *g, int bn, int mean, int var);
 /* A leaf of a given shape. */
 int ir_leaf(IrGraph *g, IrOp op, IrShape shape, IrDtype dt, const char *name,
 	    const char *scope, Loc loc);

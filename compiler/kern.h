@@ -13,6 +13,10 @@ bool kern_elem(KernCtx *k);
 bool kern_reduce(KernCtx *k);
 bool kern_conv(KernCtx *k);
 bool kern_pool(KernCtx *k);
+/* After batch norm k->v, whose statistics are in k->stats[k->v]: the
+ * update of its running statistics (buffers mean and var), a call made
+ * only when the run has them (kern_reduce.c). */
+void kern_bn_running(KernCtx *k, int mean, int var);
 
 /* A kernel under construction. */
 typedef struct KB {
@@ -20,6 +24,10 @@ typedef struct KB {
 	LProgram *p;
 	LKBuild b;
 	const IrNode *n;
+	/* While an inline expression is built: the sample its flat index lies
+	 * in, when the kernel's loops know it, else NULL (a drop-path scale
+	 * then divides the index).  Set through kb_read_in. */
+	LExpr *sample;
 } KB;
 
 void kb_begin(KB *kb, KernCtx *k);
@@ -42,6 +50,8 @@ void kb_finish(KB *kb, const char *what, LStmt *body);
 LExpr *kb_value(KB *kb, int u, LExpr *idx);
 /* Input j at flat index idx, likewise. */
 LExpr *kb_read(KB *kb, int j, LExpr *idx);
+/* The same, where the kernel knows idx lies in sample `sample`. */
+LExpr *kb_read_in(KB *kb, int j, LExpr *idx, LExpr *sample);
 /* An elementwise value's expression at idx (kern_elem.c). */
 LExpr *kern_elem_expr(KB *kb, int v, LExpr *idx);
 

@@ -1,6 +1,6 @@
 /* kern_elem.c - kernels that touch each element once: elementwise maps,
- * weighted sums, fills, broadcasts and the channel and pixel moves
- * (concat, slices, shifts). */
+ * weighted sums and their drop-path scales, fills, broadcasts and the
+ * channel and pixel moves (concat, slices, shifts). */
 #include "kern.h"
 
 #include <stdio.h>
@@ -15,8 +15,10 @@ LExpr *kern_elem_expr(KB *kb, int v, LExpr *idx)
 	const KernCtx *k = kb->k;
 	const IrNode *n = &k->g->node[v];
 	LExpr *x[2] = {NULL, NULL};
+	/* the mask of a drop-path scale is read per sample, below */
+	int nread = n->op == IR_SAMPLE_SCALE ? 1 : 2;
 	if (n->op != IR_ADD && n->op != IR_MIXED && n->op != IR_ZERO)
-		for (int j = 0; j < n->nin && j < 2; j++)
+		for (int j = 0; j < n->nin && j < nread; j++)
 			x[j] = ir_numel(k->g->node[n->in[j]].shape) == 1 && ir_numel(n->shape) > 1
 				       ? kb_value(kb, n->in[j], I(0))
 				       : kb_value(kb, n->in[j], idx);
@@ -60,19 +62,55 @@ LExpr *kern_elem_expr(KB *kb, int v, LExpr *idx)
 		}
 		return sum ? sum : R(0);
 	}
+	case IR_SAMPLE_SCALE: {
+		/* x[idx] d[row, sample of idx]; the row is a view of the mask, so
+		 * every edge of every cell shares one kernel, as with the weights */
+		int64_t nb = n->shape.d[0], per = ir_numel(n->shape) / nb;
+		LExpr *smp = kb->sample ? kb->sample : DIVI(idx, per);
+		const LBuf *db = &P->buf[k->vbuf[n->in[1]]];
+		int row = lp_buf(P, "drop-path mask row", db->space,
+				 db->offset + (int64_t)n->at.row * nb, nb, false);
+		return RMUL(x[0], LD(kb_buf(kb, row, false), smp));
+	}
 	default:
 		fprintf(stderr, "nasc: internal error: %s is not elementwise\n", ir_prims[n->op].name);
 		abort();
 	}
 }
 
-/* y[i] = the value's expression, over the flat index. */
+/* Whether value v's expression (v and the values inlined into it) scales
+ * by a drop-path mask. */
+static bool scales_samples(const IrGraph *g, int v)
+{
+	const IrNode *n = &g->node[v];
+	if (n->op == IR_SAMPLE_SCALE)
+		return true;
+	for (int j = 0; j < n->nin; j++)
+		if (g->node[n->in[j]].inlined && scales_samples(g, n->in[j]))
+			return true;
+	return false;
+}
+
+/* y[i] = the value's expression, over the flat index; sample by sample
+ * when it reads a drop-path mask, so the mask is read once a sample. */
 static void map(KB *kb, const char *what)
 {
 	LProgram *P = kb->p;
+	const IrShape *s = &kb->n->shape;
 	int y = kb_out(kb), i = kb_var(kb, "i");
-	LExpr *e = kern_elem_expr(kb, kb->k->v, V(i));
-	kb_finish(kb, what, kb_flat_loop(kb, i, ir_numel(kb->n->shape), STORE(y, V(i), e)));
+	if (!scales_samples(kb->k->g, kb->k->v)) {
+		LExpr *e = kern_elem_expr(kb, kb->k->v, V(i));
+		kb_finish(kb, what, kb_flat_loop(kb, i, ir_numel(*s), STORE(y, V(i), e)));
+		return;
+	}
+	int64_t per = ir_numel(*s) / s->d[0];
+	int n = kb_var(kb, "n");
+	LExpr *at = ADD(MUL(V(n), I(per)), V(i));
+	kb->sample = V(n);
+	LStmt *body = FOR(i, I(0), I(per), STORE(y, at, kern_elem_expr(kb, kb->k->v, at)));
+	kb->sample = NULL;
+	kb_finish(kb, what, ir_numel(*s) >= 8192 ? PFOR(n, I(0), I(s->d[0]), body)
+						 : FOR(n, I(0), I(s->d[0]), body));
 }
 
 /* A sum of more inputs than a kernel takes buffers is split into passes
@@ -236,6 +274,7 @@ bool kern_elem(KernCtx *k)
 	case IR_RSQRT:
 	case IR_RELU_MASK:
 	case IR_MIXED:
+	case IR_SAMPLE_SCALE:
 		map(&kb, ir_prims[kb.n->op].name);
 		return true;
 	case IR_ADD:

@@ -1,7 +1,12 @@
-/* kern_reduce.c - kernels that sum: batch norm and its gradient, channel,
- * row and pixel sums, softmax, cross entropy, and the alpha gradient of a
+/* kern_reduce.c - kernels that sum: batch norm (training and eval mode),
+ * its gradient and its running statistics, channel, row and pixel sums,
+ * softmax, cross entropy, and the alpha and drop-path mask gradients of a
  * mixed edge.  Sums run in double whatever the precision, each in a fixed
- * order, so results do not depend on how many threads run them. */
+ * order, so results do not depend on how many threads run them.
+ *
+ * Loops that know which sample they are in pass it to the inline
+ * expressions they read (kb_read_in), so a drop-path scale in them reads
+ * its mask without dividing the index. */
 #include "kern.h"
 
 #include <math.h>
@@ -83,32 +88,35 @@ static void channel_sum(KB *kb)
 	int part = kb_rvar(kb, "part");
 	LStmt *body = SEQ(LET(acc, R(0)),
 			  sum_channel(kb, xs, n, i, 1, &acc, &part,
-				      SET(part, RADD(V(part), kb_read(kb, 0, chan_index(P, xs, n, c, i))))),
+				      SET(part, RADD(V(part), kb_read_in(kb, 0, chan_index(P, xs, n, c, i),
+									 V(n))))),
 			  STORE(y, V(c), V(acc)));
 	kb_finish(kb, "channel_sum", per_channel(kb, xs, c, body));
 }
 
 /* Batch statistics of channel c: mean and 1/sqrt(var + eps), in double,
- * from one pass of sums; stored when `st` >= 0. */
+ * from one pass of sums; stored with the (biased) variance when `st` >=
+ * 0, as the rows of a [3, C] buffer. */
 static LStmt *stats_pass(KB *kb, const IrShape *s, int c, int mean, int rstd, int st)
 {
 	LProgram *P = kb->p;
 	int n = kb_var(kb, "n"), i = kb_var(kb, "i");
 	/* in double all the way: the variance is a difference of these sums */
 	int s1 = kb_acc(kb, "sum"), s2 = kb_acc(kb, "sumsq"), xv = kb_acc(kb, "xv");
-	int p1 = kb_acc(kb, "part"), p2 = kb_acc(kb, "partsq");
+	int p1 = kb_acc(kb, "part"), p2 = kb_acc(kb, "partsq"), var = kb_acc(kb, "var");
 	int64_t m = ir_numel(*s) / s->d[1];
 	int acc2[2] = {s1, s2}, part2[2] = {p1, p2};
 	LStmt *sums = sum_channel(kb, s, n, i, 2, acc2, part2,
-				  SEQ(LET(xv, kb_read(kb, 0, chan_index(P, s, n, c, i))),
+				  SEQ(LET(xv, kb_read_in(kb, 0, chan_index(P, s, n, c, i), V(n))),
 				      SET(p1, RADD(V(p1), V(xv))),
 				      SET(p2, RADD(V(p2), RMUL(V(xv), V(xv))))));
-	LExpr *var = RSUB(RDIV(V(s2), R((double)m)), RMUL(V(mean), V(mean)));
-	var = BIN(LO_MAX, var, R(0));
+	LExpr *ve = RSUB(RDIV(V(s2), R((double)m)), RMUL(V(mean), V(mean)));
 	return SEQ(LET(s1, R(0)), LET(s2, R(0)), sums, SET(mean, RDIV(V(s1), R((double)m))),
-		   SET(rstd, RDIV(R(1), lx_un(P, LO_SQRT, RADD(var, R(kb->n->at.eps))))),
+		   LET(var, BIN(LO_MAX, ve, R(0))),
+		   SET(rstd, RDIV(R(1), lx_un(P, LO_SQRT, RADD(V(var), R(kb->n->at.eps))))),
 		   st >= 0 ? STORE(st, V(c), V(mean)) : NULL,
-		   st >= 0 ? STORE(st, ADD(V(c), I(s->d[1])), V(rstd)) : NULL);
+		   st >= 0 ? STORE(st, ADD(V(c), I(s->d[1])), V(rstd)) : NULL,
+		   st >= 0 ? STORE(st, ADD(V(c), I(2 * s->d[1])), V(var)) : NULL);
 }
 
 /* mean and rstd of channel c of input 0: computed here, or read from the
@@ -142,8 +150,51 @@ static void batch_norm(KB *kb)
 	shift = RSUB(beta >= 0 ? RADD(R(0), LD(beta, V(c))) : R(0), shift);
 	LExpr *at = chan_index(P, s, n, c, i);
 	LStmt *body = SEQ(get_stats(kb, s, c, mean, rstd), LET(a, scale), LET(b, shift),
-			  over_channel(kb, s, n, i, STORE(y, at, RADD(RMUL(kb_read(kb, 0, at), V(a)), V(b)))));
+			  over_channel(kb, s, n, i,
+				       STORE(y, at, RADD(RMUL(kb_read_in(kb, 0, at, V(n)), V(a)), V(b)))));
 	kb_finish(kb, "batch_norm", per_channel(kb, s, c, body));
+}
+
+/* Eval mode, bn_infer(x, mean, var [, gamma, beta]): y = x a + b per
+ * channel, a = gamma / sqrt(var + eps), b = beta - mean a. */
+static void bn_infer(KB *kb)
+{
+	LProgram *P = kb->p;
+	const IrShape *s = &kb->n->shape;
+	int y = kb_out(kb), mu = kb_in(kb, 1), var = kb_in(kb, 2);
+	int gamma = kb->n->nin > 3 ? kb_in(kb, 3) : -1, beta = kb->n->nin > 4 ? kb_in(kb, 4) : -1;
+	int c = kb_var(kb, "c"), n = kb_var(kb, "n"), i = kb_var(kb, "i");
+	int rstd = kb_acc(kb, "rstd"), a = kb_rvar(kb, "a"), b = kb_rvar(kb, "b");
+	LExpr *scale = gamma >= 0 ? RMUL(V(rstd), LD(gamma, V(c))) : V(rstd);
+	LExpr *shift = RSUB(beta >= 0 ? RADD(R(0), LD(beta, V(c))) : R(0), RMUL(LD(mu, V(c)), V(a)));
+	LExpr *at = chan_index(P, s, n, c, i);
+	LStmt *body = SEQ(LET(rstd, RDIV(R(1), lx_un(P, LO_SQRT, RADD(RADD(R(0), LD(var, V(c))),
+									R(kb->n->at.eps))))),
+			  LET(a, scale), LET(b, shift),
+			  over_channel(kb, s, n, i,
+				       STORE(y, at, RADD(RMUL(kb_read_in(kb, 0, at, V(n)), V(a)), V(b)))));
+	kb_finish(kb, "bn_infer", per_channel(kb, s, c, body));
+}
+
+void kern_bn_running(KernCtx *k, int mean, int var)
+{
+	KB kb;
+	kb_begin(&kb, k);
+	LProgram *P = kb.p;
+	const IrShape *s = &kb.n->shape;
+	int64_t C = s->d[1], cnt = ir_numel(*s) / C;
+	/* PyTorch updates the running variance with the unbiased one */
+	double unbias = cnt > 1 ? (double)cnt / (double)(cnt - 1) : 1.0;
+	kb.b.uses_run = kb.b.if_running = true;
+	int st = kb_buf(&kb, k->stats[k->v], false);
+	int rm = kb_buf(&kb, mean, true), rv = kb_buf(&kb, var, true);
+	int c = kb_var(&kb, "c"), m = kb_acc(&kb, "m");
+	LExpr *keep = RSUB(R(1), V(m));
+	LStmt *body = SEQ(
+		STORE(rm, V(c), RADD(RMUL(keep, LD(rm, V(c))), RMUL(V(m), LD(st, V(c))))),
+		STORE(rv, V(c), RADD(RMUL(keep, LD(rv, V(c))),
+				     RMUL(RMUL(V(m), LD(st, ADD(V(c), I(2 * C)))), R(unbias)))));
+	kb_finish(&kb, "bn_running", SEQ(LET(m, lx_run(P, LR_BN_MOMENTUM)), FOR(c, I(0), I(C), body)));
 }
 
 /* bn_grad(x, v) = r (v - mean(v) - xhat mean(v xhat)), xhat = (x - mean) r */
@@ -164,13 +215,14 @@ static void bn_grad(KB *kb)
 	 * out = r v - r mean(v) - r^3 (x - mean) mean(v (x - mean)) */
 	int acc2[2] = {sv, svx}, part2[2] = {q1, q2};
 	LStmt *sums = sum_channel(kb, s, n, i, 2, acc2, part2,
-				  SEQ(LET(vv, kb_read(kb, 1, at)), SET(q1, RADD(V(q1), V(vv))),
+				  SEQ(LET(vv, kb_read_in(kb, 1, at, V(n))), SET(q1, RADD(V(q1), V(vv))),
 				      SET(q2, RADD(V(q2), RMUL(V(vv), RSUB(LD(x, at), V(mr)))))));
 	LExpr *ra = V(rstd);
 	LExpr *rb = RMUL(RMUL(RMUL(V(rstd), V(rstd)), V(rstd)), RDIV(V(svx), R((double)m)));
 	LExpr *rd = RSUB(RMUL(V(mean), V(b)), RMUL(V(rstd), RDIV(V(sv), R((double)m))));
 	LStmt *apply = over_channel(kb, s, n2, i2,
-				    STORE(y, at2, RADD(RSUB(RMUL(V(a), kb_read(kb, 1, at2)), RMUL(V(b), LD(x, at2))),
+				    STORE(y, at2, RADD(RSUB(RMUL(V(a), kb_read_in(kb, 1, at2, V(n2))),
+							    RMUL(V(b), LD(x, at2))),
 						       V(d))));
 	LStmt *body = SEQ(get_stats(kb, s, c, mean, rstd), LET(mr, V(mean)), LET(sv, R(0)),
 			  LET(svx, R(0)), sums,
@@ -185,7 +237,7 @@ static void global_avg_pool(KB *kb)
 	int64_t hw = xs->d[2] * xs->d[3], planes = xs->d[0] * xs->d[1];
 	int y = kb_out(kb);
 	int p = kb_var(kb, "p"), i = kb_var(kb, "i"), acc = kb_rvar(kb, "acc");
-	LExpr *x = kb_read(kb, 0, ADD(MUL(V(p), I(hw)), V(i)));
+	LExpr *x = kb_read_in(kb, 0, ADD(MUL(V(p), I(hw)), V(i)), DIVI(V(p), xs->d[1]));
 	LStmt *body = SEQ(LET(acc, R(0)), RFOR(i, I(0), I(hw), acc, SET(acc, RADD(V(acc), x))),
 			  STORE(y, V(p), RDIV(V(acc), R((double)hw))));
 	kb_finish(kb, "global_avg_pool", ir_numel(*xs) >= 8192 ? PFOR(p, I(0), I(planes), body)
@@ -313,14 +365,15 @@ static void mixed_dot(KB *kb)
 	int p = kb_var(kb, "p"), i = kb_var(kb, "i"), dv = kb_rvar(kb, "dy");
 	int acc[64], live[64], nlive = 0;
 	LExpr *at = ADD(MUL(V(p), I(len)), V(i));
-	LStmt *init = NULL, *step = LET(dv, kb_read(kb, 0, at)), *save = NULL;
+	LExpr *smp = xs->rank == 4 ? DIVI(V(p), xs->d[1]) : V(p);
+	LStmt *init = NULL, *step = LET(dv, kb_read_in(kb, 0, at, smp)), *save = NULL;
 	for (int j = 0; j < m; j++) {
 		bool zero = k->g->node[nd->in[1 + j]].op == IR_ZERO;
 		acc[j] = kb_rvar(kb, "acc");
 		init = SEQ(init, LET(acc[j], R(0)));
 		if (!zero) {
 			live[nlive++] = acc[j];
-			step = SEQ(step, SET(acc[j], RADD(V(acc[j]), RMUL(V(dv), kb_read(kb, 1 + j, at)))));
+			step = SEQ(step, SET(acc[j], RADD(V(acc[j]), RMUL(V(dv), kb_read_in(kb, 1 + j, at, smp)))));
 		}
 		save = SEQ(save, STORE(part, ADD(MUL(V(p), I(m)), I(j)), V(acc[j])));
 	}
@@ -337,6 +390,25 @@ static void mixed_dot(KB *kb)
 	kb_finish(kb, "mixed_dot", SEQ(loop, zero, sum));
 }
 
+/* sample_dot(a, b): out[row, n] = <a[n], b[n]>, zeros in the other rows. */
+static void sample_dot(KB *kb)
+{
+	LProgram *P = kb->p;
+	const IrShape *xs = kb_ishape(kb, 0), *os = &kb->n->shape;
+	int64_t nb = xs->d[0], per = ir_numel(*xs) / nb;
+	int out = kb_out(kb);
+	int z = kb_var(kb, "z"), n = kb_var(kb, "n"), i = kb_var(kb, "i"), acc = kb_acc(kb, "acc");
+	LExpr *at = ADD(MUL(V(n), I(per)), V(i));
+	LStmt *zero = FOR(z, I(0), I(ir_numel(*os)), STORE(out, V(z), R(0)));
+	LStmt *body = SEQ(LET(acc, R(0)),
+			  RFOR(i, I(0), I(per), acc,
+			       SET(acc, RADD(V(acc), RMUL(kb_read_in(kb, 0, at, V(n)),
+							  kb_read_in(kb, 1, at, V(n)))))),
+			  STORE(out, ADD(I((int64_t)kb->n->at.row * nb), V(n)), V(acc)));
+	kb_finish(kb, "sample_dot",
+		  SEQ(zero, ir_numel(*xs) >= 8192 ? PFOR(n, I(0), I(nb), body) : FOR(n, I(0), I(nb), body)));
+}
+
 bool kern_reduce(KernCtx *k)
 {
 	KB kb;
@@ -347,6 +419,12 @@ bool kern_reduce(KernCtx *k)
 		return true;
 	case IR_BATCH_NORM:
 		batch_norm(&kb);
+		return true;
+	case IR_BN_INFER:
+		bn_infer(&kb);
+		return true;
+	case IR_SAMPLE_DOT:
+		sample_dot(&kb);
 		return true;
 	case IR_BN_GRAD:
 		bn_grad(&kb);

@@ -100,6 +100,9 @@ static void key_expr(Text *t, const LExpr *e)
 		key_expr(t, e->a);
 		put(t, "]");
 		return;
+	case LE_RUN:
+		put(t, "R%" PRId64, e->i);
+		return;
 	case LE_BIN:
 	case LE_UN:
 	case LE_SELECT:
@@ -229,6 +232,7 @@ void lp_call(LProgram *p, LEntry *e, LKBuild *kb, LStmt *body, const char *name,
 	c->buf = arena_array(p->arena, (size_t)(kb->nslot > 0 ? kb->nslot : 1), sizeof *c->buf);
 	memcpy(c->buf, kb->buf, (size_t)kb->nslot * sizeof *c->buf);
 	c->origin = origin;
+	c->if_running = kb->if_running;
 }
 
 /* ---- expressions ---------------------------------------------------------- */
@@ -300,6 +304,13 @@ LExpr *lx_select(LProgram *p, LExpr *cond, LExpr *a, LExpr *b)
 	e->a = cond;
 	e->b = a;
 	e->c = b;
+	return e;
+}
+
+LExpr *lx_run(LProgram *p, LRunField f)
+{
+	LExpr *e = expr(p, LE_RUN, LT_F64);
+	e->i = f;
 	return e;
 }
 

@@ -34,6 +34,8 @@ typedef enum LSpace {
 	LS_GRADS,   /* the gradient block, at offset (reals) */
 	LS_X,       /* the input batch */
 	LS_Y,       /* the labels (int64) */
+	LS_RUNNING, /* the running statistics of the batch norms, at offset (reals) */
+	LS_DROP,    /* the drop-path mask (the run's, or ones in the arena) */
 } LSpace;
 
 typedef struct LBuf {
@@ -52,14 +54,20 @@ typedef enum LOp {
 	LO_NEG, LO_SQRT, LO_EXP, LO_LOG, LO_TO_REAL,
 } LOp;
 
-typedef enum LExprKind { LE_INT, LE_REAL, LE_VAR, LE_LOAD, LE_BIN, LE_UN, LE_SELECT } LExprKind;
+typedef enum LExprKind {
+	LE_INT, LE_REAL, LE_VAR, LE_LOAD, LE_BIN, LE_UN, LE_SELECT,
+	LE_RUN,     /* a number the run carries (LRunField i), in double */
+} LExprKind;
+
+/* The numbers of a run (nasrt.h's NasRun) a kernel may read. */
+typedef enum LRunField { LR_BN_MOMENTUM } LRunField;
 
 typedef struct LExpr LExpr;
 struct LExpr {
 	LExprKind kind;
 	LType type;
 	LOp op;
-	int64_t i;          /* LE_INT */
+	int64_t i;          /* LE_INT; LE_RUN: the LRunField */
 	double r;           /* LE_REAL */
 	int var;            /* LE_VAR */
 	int buf;            /* LE_LOAD: a slot of the kernel */
@@ -118,7 +126,7 @@ typedef struct LKernel {
 	int nslot;
 	bool slot_int[LK_MAX_SLOTS];     /* int64 elements */
 	bool slot_written[LK_MAX_SLOTS];
-	bool uses_run;        /* reads the run (noise) */
+	bool uses_run;        /* reads the run (noise, LE_RUN) */
 	int calls;            /* how many calls share it */
 	const char *key;      /* its canonical text, for sharing */
 } LKernel;
@@ -127,6 +135,7 @@ typedef struct LCall {
 	int kern;
 	int *buf;             /* per slot */
 	const char *origin;   /* spec scope and op of this use */
+	bool if_running;      /* made only when the run has running statistics */
 } LCall;
 
 typedef struct LEntry {
@@ -140,6 +149,7 @@ typedef struct LKBuild {
 	int buf[LK_MAX_SLOTS];
 	bool written[LK_MAX_SLOTS];
 	bool uses_run;
+	bool if_running;      /* its call: see LCall */
 } LKBuild;
 
 typedef struct LProgram {
@@ -178,6 +188,8 @@ LExpr *lx_load(LProgram *p, int buf, LExpr *idx);
 LExpr *lx_bin(LProgram *p, LOp op, LExpr *a, LExpr *b);
 LExpr *lx_un(LProgram *p, LOp op, LExpr *a);
 LExpr *lx_select(LProgram *p, LExpr *cond, LExpr *a, LExpr *b);
+/* A number of the run; the kernel must set uses_run. */
+LExpr *lx_run(LProgram *p, LRunField f);
 /* Shorthands that fold constants, so generated indices stay readable. */
 LExpr *lx_add(LProgram *p, LExpr *a, LExpr *b);
 LExpr *lx_sub(LProgram *p, LExpr *a, LExpr *b);

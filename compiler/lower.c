@@ -1,6 +1,6 @@
 /* lower.c - graph IR to the loop-level form (see lower.h): the parameter
- * layout, the buffers and their memory plan, and the kernel of every value
- * in the two entry points. */
+ * and running-statistics layouts, the buffers and their memory plan, and
+ * the kernel of every value in the entry points. */
 #include "lower.h"
 
 #include <stdlib.h>
@@ -8,6 +8,7 @@
 
 #include "ad.h"
 #include "kern.h"
+#include "passes.h"
 #include "plan.h"
 
 /* Room between planned buffers: 64 bytes of floats. */
@@ -40,27 +41,32 @@ static int64_t fan_in(const IrGraph *g, int v)
 	return 0;
 }
 
-static void layout_tensors(const IrGraph *g, Lowered *L, Arena *a)
+/* The leaves of the state (running: of the running statistics) back to
+ * back in graph order, which is canonical order; returns the reals. */
+static int64_t layout(const IrGraph *g, bool running, LTensor **out, int *count, Arena *a)
 {
 	int n = 0;
-	for (int v = 0; v < g->n; v++)
-		n += g->node[v].op == IR_WEIGHT || g->node[v].op == IR_ALPHA;
-	L->tensors = arena_array(a, (size_t)(n > 0 ? n : 1), sizeof *L->tensors);
+	for (int v = 0; v < g->n; v++) {
+		IrOp op = g->node[v].op;
+		n += running ? op == IR_RUNNING : op == IR_WEIGHT || op == IR_ALPHA;
+	}
+	*out = arena_array(a, (size_t)(n > 0 ? n : 1), sizeof **out);
+	*count = 0;
 	int64_t off = 0;
 	for (int v = 0; v < g->n; v++) {
 		const IrNode *nd = &g->node[v];
-		if (nd->op != IR_WEIGHT && nd->op != IR_ALPHA)
+		if (running ? nd->op != IR_RUNNING : nd->op != IR_WEIGHT && nd->op != IR_ALPHA)
 			continue;
-		LTensor *t = &L->tensors[L->ntensors++];
+		LTensor *t = &(*out)[(*count)++];
 		t->name = nd->name;
 		t->op = nd->op;
 		t->wkind = nd->wkind;
 		t->shape = nd->shape;
 		t->offset = off;
-		t->fan_in = fan_in(g, v);
+		t->fan_in = running ? 0 : fan_in(g, v);
 		off += ir_numel(nd->shape);
 	}
-	L->nparams = off;
+	return off;
 }
 
 /* Whether an output is the gradient of an architecture tensor. */
@@ -84,7 +90,9 @@ static const LTensor *tensor_named(const Lowered *L, const char *name)
 }
 
 /* The first batch norm on the same input with the same eps: its
- * statistics serve a bn_grad of that input. */
+ * statistics serve a bn_grad of that input.  A batch norm with no such
+ * one before it keeps its own (which its running statistics are updated
+ * from). */
 static int stats_source(const IrGraph *g, int v, const int *first_bn)
 {
 	const IrNode *n = &g->node[v];
@@ -92,22 +100,46 @@ static int stats_source(const IrGraph *g, int v, const int *first_bn)
 		return -1;
 	int b = first_bn[n->in[0]];
 	if (b < 0 || b > v || g->node[b].at.eps != n->at.eps)
-		return -1;
+		return n->op == IR_BATCH_NORM ? v : -1;
 	return b;
 }
 
-/* Values the loss and logits need, and with `alpha` the gradients of the
- * architecture tensors: what the loss-only and the alpha-only entries run. */
-static char *cone_of(const IrGraph *g, bool alpha)
+static bool is_infer_output(const char *name)
+{
+	return strcmp(name, INFER_LOSS) == 0 || strcmp(name, INFER_LOGITS) == 0;
+}
+
+static int output_named(const IrGraph *g, const char *name)
+{
+	for (int i = 0; i < g->nout; i++)
+		if (strcmp(g->out[i].name, name) == 0)
+			return g->out[i].v;
+	return -1;
+}
+
+/* What an entry point runs: the values its results need. */
+typedef enum Cone {
+	CONE_LOSS,   /* the loss and the logits */
+	CONE_ALPHA,  /* those and the gradients of the architecture tensors */
+	CONE_TRAIN,  /* those and every gradient: the whole training program */
+	CONE_INFER,  /* the eval-mode loss and logits */
+} Cone;
+
+static char *cone_of(const IrGraph *g, Cone which)
 {
 	char *need = xcalloc((size_t)g->n, 1);
-	if (g->loss >= 0)
+	if (g->loss >= 0 && which != CONE_INFER)
 		need[g->loss] = 1;
-	if (g->logits >= 0)
+	if (g->logits >= 0 && which != CONE_INFER)
 		need[g->logits] = 1;
-	for (int i = 0; alpha && i < g->nout; i++)
-		if (is_alpha_grad(g, g->out[i].name))
+	for (int i = 0; i < g->nout; i++) {
+		const char *name = g->out[i].name;
+		bool infer = is_infer_output(name);
+		if (which == CONE_INFER ? infer
+					: which == CONE_TRAIN ? !infer
+							      : which == CONE_ALPHA && is_alpha_grad(g, name))
 			need[g->out[i].v] = 1;
+	}
 	for (int v = g->n - 1; v >= 0; v--)
 		if (need[v])
 			for (int j = 0; j < g->node[v].nin; j++)
@@ -115,16 +147,21 @@ static char *cone_of(const IrGraph *g, bool alpha)
 	return need;
 }
 
+/* The kernel of value v, appended to entry e; after a training-mode batch
+ * norm, the update of its running statistics, made when the run has them. */
 static void emit_value(Lowered *L, LEntry *e, const IrGraph *g, const int *vbuf,
 		       const int *stats, const int *stats_of, const int *scratch, const int *aux,
 		       int v)
 {
 	KernCtx k = {.p = &L->p, .entry = e, .g = g, .vbuf = vbuf, .stats = stats,
 		     .stats_own = stats_of[v] == v, .scratch = scratch, .aux = aux, .v = v};
-	if (kern_elem(&k) || kern_reduce(&k) || kern_conv(&k) || kern_pool(&k))
-		return;
-	fprintf(stderr, "nasc: internal error: no kernel for %s\n", ir_prims[g->node[v].op].name);
-	abort();
+	if (!(kern_elem(&k) || kern_reduce(&k) || kern_conv(&k) || kern_pool(&k))) {
+		fprintf(stderr, "nasc: internal error: no kernel for %s\n", ir_prims[g->node[v].op].name);
+		abort();
+	}
+	for (int i = 0; i < g->nstat; i++)
+		if (g->stat[i].bn == v)
+			kern_bn_running(&k, vbuf[g->stat[i].mean], vbuf[g->stat[i].var]);
 }
 
 /* dst[0..n) = src[0..n) */
@@ -150,7 +187,9 @@ void lower(const IrGraph *g, Lowered *L, Arena *a)
 	L->in_h = xs->d[2];
 	L->in_w = xs->d[3];
 	L->classes = g->node[g->logits].shape.d[1];
-	layout_tensors(g, L, a);
+	L->nparams = layout(g, false, &L->tensors, &L->ntensors, a);
+	L->nrunning = layout(g, true, &L->running, &L->nrunning_tensors, a);
+	L->ndrop = g->drop >= 0 ? g->node[g->drop].shape.d[0] : 0;
 
 	/* lifetimes: a value lives from its step to its last reader's; the
 	 * loss, the logits and the outputs to the end */
@@ -158,12 +197,17 @@ void lower(const IrGraph *g, Lowered *L, Arena *a)
 	int *last = xcalloc((size_t)g->n, sizeof *last);
 	/* an inlined value is read where its user's kernel runs, and so are
 	 * its inputs */
-	int *at = xcalloc((size_t)g->n, sizeof *at), *user = xcalloc((size_t)g->n, sizeof *user);
+	/* (by the last of its users' kernels, when it is computed again in
+	 * each of several users) */
+	int *at = xcalloc((size_t)g->n, sizeof *at);
 	for (int v = 0; v < g->n; v++)
-		for (int j = 0; j < g->node[v].nin; j++)
-			user[g->node[v].in[j]] = v; /* an inlined value has one */
-	for (int v = g->n - 1; v >= 0; v--)
-		at[v] = g->node[v].inlined ? at[user[v]] : v;
+		at[v] = g->node[v].inlined ? -1 : v;
+	for (int u = g->n - 1; u >= 0; u--)
+		for (int j = 0; j < g->node[u].nin; j++) {
+			int w = g->node[u].in[j];
+			if (g->node[w].inlined && at[u] > at[w])
+				at[w] = at[u];
+		}
 	for (int v = 0; v < g->n; v++) {
 		last[v] = v;
 		/* zero and noise take only their input's shape */
@@ -216,24 +260,28 @@ void lower(const IrGraph *g, Lowered *L, Arena *a)
 			stats_last[stats_of[v]] = v;
 	}
 
-	/* the plan: one item per arena value, one per statistics buffer */
-	PlanItem *items = xcalloc((size_t)g->n * 3, sizeof *items);
+	/* the plan: one item per arena value, one per statistics buffer (mean,
+	 * 1/sqrt(var + eps) and var per channel), and the mask of ones a run
+	 * without drop-path reads, all along */
+	PlanItem *items = xcalloc((size_t)g->n * 3 + 1, sizeof *items);
 	for (int v = 0; v < g->n; v++) {
 		const IrNode *n = &g->node[v];
 		bool leaf = n->op == IR_WEIGHT || n->op == IR_ALPHA || n->op == IR_INPUT ||
-			    n->op == IR_LABELS || n->inlined;
+			    n->op == IR_LABELS || n->op == IR_RUNNING || n->op == IR_DROP || n->inlined;
 		items[v] = (PlanItem){.size = leaf ? 0 : ir_numel(n->shape), .first = v, .last = last[v]};
-		if (n->op == IR_BATCH_NORM && first_bn[n->in[0]] == v)
-			items[g->n + v] = (PlanItem){.size = 2 * n->shape.d[1], .first = v,
+		if (n->op == IR_BATCH_NORM && stats_of[v] == v)
+			items[g->n + v] = (PlanItem){.size = 3 * n->shape.d[1], .first = v,
 						     .last = stats_last[v]};
 		items[2 * g->n + v] = (PlanItem){.size = scratch_size(g, v), .first = v, .last = v};
 	}
-	L->p.arena_bytes = plan_arena(items, 3 * g->n, ALIGN); /* in reals until emitted */
+	items[3 * g->n] = (PlanItem){.size = L->ndrop * L->batch, .first = 0, .last = end};
+	L->p.arena_bytes = plan_arena(items, 3 * g->n + 1, ALIGN); /* in reals until emitted */
+	L->ones_offset = items[3 * g->n].offset;
 
 	int *vbuf = xcalloc((size_t)g->n, sizeof *vbuf);
 	int *sbuf = xcalloc((size_t)g->n, sizeof *sbuf);
 	int *scratch = xcalloc((size_t)g->n, sizeof *scratch);
-	int ti = 0;
+	int ti = 0, ri = 0;
 	for (int v = 0; v < g->n; v++) {
 		const IrNode *n = &g->node[v];
 		const char *what = arena_printf(a, "%%%d %s", v, ir_prims[n->op].name);
@@ -242,6 +290,12 @@ void lower(const IrGraph *g, Lowered *L, Arena *a)
 		case IR_WEIGHT:
 		case IR_ALPHA:
 			vbuf[v] = lp_buf(&L->p, n->name, LS_PARAMS, L->tensors[ti++].offset, cnt, false);
+			break;
+		case IR_RUNNING:
+			vbuf[v] = lp_buf(&L->p, n->name, LS_RUNNING, L->running[ri++].offset, cnt, false);
+			break;
+		case IR_DROP:
+			vbuf[v] = lp_buf(&L->p, "drop", LS_DROP, 0, cnt, false);
 			break;
 		case IR_INPUT:
 			vbuf[v] = lp_buf(&L->p, "x", LS_X, 0, cnt, false);
@@ -268,16 +322,23 @@ void lower(const IrGraph *g, Lowered *L, Arena *a)
 	}
 	L->loss_buf = vbuf[g->loss];
 	L->logits_buf = vbuf[g->logits];
+	int il = output_named(g, INFER_LOSS), ig = output_named(g, INFER_LOGITS);
+	L->infer_loss_buf = il >= 0 && ig >= 0 ? vbuf[il] : -1;
+	L->infer_logits_buf = il >= 0 && ig >= 0 ? vbuf[ig] : -1;
 
-	char *cone = cone_of(g, false), *acone = cone_of(g, true);
+	char *train = cone_of(g, CONE_TRAIN), *cone = cone_of(g, CONE_LOSS);
+	char *acone = cone_of(g, CONE_ALPHA), *icone = cone_of(g, CONE_INFER);
 	for (int v = 0; v < g->n; v++) {
 		if ((g->node[v].nin == 0 && g->node[v].op != IR_FILL) || g->node[v].inlined)
 			continue;
-		emit_value(L, &L->grad, g, vbuf, stats, stats_of, scratch, aux, v);
+		if (train[v])
+			emit_value(L, &L->grad, g, vbuf, stats, stats_of, scratch, aux, v);
 		if (cone[v])
 			emit_value(L, &L->loss, g, vbuf, stats, stats_of, scratch, aux, v);
 		if (acone[v])
 			emit_value(L, &L->grad_alpha, g, vbuf, stats, stats_of, scratch, aux, v);
+		if (icone[v] && L->infer_loss_buf >= 0)
+			emit_value(L, &L->infer, g, vbuf, stats, stats_of, scratch, aux, v);
 	}
 	for (int i = 0; i < g->nout; i++) {
 		const char *name = g->out[i].name;
@@ -292,10 +353,11 @@ void lower(const IrGraph *g, Lowered *L, Arena *a)
 		if (t->op == IR_ALPHA)
 			emit_copy(L, &L->grad_alpha, dst, vbuf[g->out[i].v], cnt, name);
 	}
+	free(train);
 	free(cone);
 	free(acone);
+	free(icone);
 	free(at);
-	free(user);
 	free(last);
 	free(first_bn);
 	free(stats_of);
@@ -345,6 +407,15 @@ LExpr *kb_value(KB *kb, int u, LExpr *idx)
 LExpr *kb_read(KB *kb, int j, LExpr *idx)
 {
 	return kb_value(kb, kb->n->in[j], idx);
+}
+
+LExpr *kb_read_in(KB *kb, int j, LExpr *idx, LExpr *sample)
+{
+	LExpr *saved = kb->sample;
+	kb->sample = sample;
+	LExpr *e = kb_value(kb, kb->n->in[j], idx);
+	kb->sample = saved;
+	return e;
 }
 
 int kb_var(KB *kb, const char *name)

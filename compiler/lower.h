@@ -1,7 +1,9 @@
 /* lower.h - the graph IR of a training program lowered to the loop-level
  * form (loop.h): every value gets a buffer (plan.c decides where), every
- * primitive a kernel (kern_*.c), and the program two entry points, one for
- * the loss and its gradient, one for the loss alone. */
+ * primitive a kernel (kern_*.c), and the program its entry points: the
+ * loss and its gradient, the loss alone, the loss and the alpha gradient
+ * (training mode, each updating the running statistics when the run has
+ * them), and the eval-mode loss. */
 #ifndef NASC_LOWER_H
 #define NASC_LOWER_H
 
@@ -10,13 +12,14 @@
 #include "ir.h"
 #include "loop.h"
 
-/* A state tensor: a weight or an architecture tensor. */
+/* A state tensor (a weight or an architecture tensor), or a running
+ * statistic of a batch norm. */
 typedef struct LTensor {
 	const char *name;
-	IrOp op;             /* IR_WEIGHT or IR_ALPHA */
+	IrOp op;             /* IR_WEIGHT, IR_ALPHA or IR_RUNNING */
 	IrWeightKind wkind;
 	IrShape shape;
-	int64_t offset;      /* in reals, into the parameter block */
+	int64_t offset;      /* in reals, into the parameter block (or the running one) */
 	int64_t fan_in;
 } LTensor;
 
@@ -25,16 +28,24 @@ typedef struct Lowered {
 	LEntry grad;         /* loss, logits and every gradient */
 	LEntry loss;         /* loss and logits */
 	LEntry grad_alpha;   /* loss, logits and the gradients of the alpha tensors */
+	LEntry infer;        /* eval mode: loss and logits on the running statistics */
 	int loss_buf, logits_buf;
+	int infer_loss_buf, infer_logits_buf; /* -1: the graph has no eval-mode program */
 	LTensor *tensors;
 	int ntensors;
 	int64_t nparams;
+	LTensor *running;    /* the RUNNING leaves, in order */
+	int nrunning_tensors;
+	int64_t nrunning;    /* reals of the running-statistics block */
+	int64_t ndrop;       /* rows of the drop-path mask: mixed-edge instances */
+	int64_t ones_offset; /* arena reals: ndrop x batch ones for a run without a mask */
 	int64_t batch, in_c, in_h, in_w, classes;
 	int nvalues;         /* IR values lowered */
 } Lowered;
 
 /* Lower g (after the pipeline: gradients recorded as outputs named
- * AD_GRAD_PREFIX + tensor name). */
+ * AD_GRAD_PREFIX + tensor name, the eval-mode program's as INFER_LOSS
+ * and INFER_LOGITS). */
 void lower(const IrGraph *g, Lowered *out, Arena *a);
 
 /* The kernels of one primitive: kern_*.c.  A value's buffer is vbuf[v]. */

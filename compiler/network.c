@@ -208,8 +208,10 @@ static int alpha_of(Sema *s, ModelCellType *ct)
 	return ct->softmax;
 }
 
-/* One cell: preprocess both inputs, then every node's mixed edges. */
-static int build_cell(Sema *s, const Net *net, int ci, int p0, int p1, int64_t C)
+/* One cell: preprocess both inputs, then every node's mixed edges.  Each
+ * mixed edge's output is scaled per sample by its row of the drop-path
+ * mask; *instance counts the mixed edges of the network so far. */
+static int build_cell(Sema *s, const Net *net, int ci, int p0, int p1, int64_t C, int *instance)
 {
 	Model *m = s->m;
 	ModelCellType *ct = &m->types[net->type_of[ci]];
@@ -299,6 +301,15 @@ static int build_cell(Sema *s, const Net *net, int ci, int p0, int p1, int64_t C
 				diag_error(s->d, edge->loc, "%s: %s", cname, why);
 				return -1;
 			}
+			if (!ir_budget(s, edge->loc))
+				return -1;
+			IrAttr drop_at = {.row = (*instance)++};
+			int dropped = ir_add(&m->g, IR_SAMPLE_SCALE, (int[]){mixed, m->g.drop}, 2, &drop_at,
+					     m->g.node[mixed].scope, edge->loc, why, sizeof why);
+			if (dropped < 0) {
+				diag_error(s->d, edge->loc, "%s: %s", cname, why);
+				return -1;
+			}
 			if (nsum > 0 && !ir_shape_eq(m->g.node[mixed].shape, m->g.node[sum[0]].shape)) {
 				const ModelEdge *fe = &ct->edges[first_edge];
 				diag_error(s->d, edge->loc,
@@ -309,7 +320,7 @@ static int build_cell(Sema *s, const Net *net, int ci, int p0, int p1, int64_t C
 			}
 			if (nsum == 0)
 				first_edge = e;
-			sum[nsum++] = mixed;
+			sum[nsum++] = dropped;
 		}
 		const char *scope = arena_printf(s->a, "cells.%d.nodes.%d", ci, node);
 		char why[256];
@@ -383,6 +394,14 @@ bool network_run(Sema *s)
 	m->g.input = ir_leaf(g, IR_INPUT, m->input, DT_F32, NULL, "input", ie->loc);
 	IrShape ls = {.rank = 1, .d = {m->sched.batch}};
 	m->g.labels = ir_leaf(g, IR_LABELS, ls, DT_I64, NULL, "labels", ie->loc);
+	/* the drop-path mask: a row per mixed edge of the network, in order */
+	int64_t ndrop = 0;
+	for (int64_t ci = 0; ci < net.ncells; ci++)
+		ndrop += m->types[net.type_of[ci]].nedges;
+	if (ndrop > 0) {
+		IrShape ds = {.rank = 2, .d = {ndrop, m->sched.batch}};
+		m->g.drop = ir_leaf(g, IR_DROP, ds, DT_F32, NULL, "drop", ie->loc);
+	}
 
 	ExpandSite stem = {.scope = "stem", .C = C, .stride = 1, .context = "the stem"};
 	int x = expand(s, net.one[N_STEM]->args.v[0].value, m->g.input, &stem);
@@ -397,7 +416,7 @@ bool network_run(Sema *s)
 
 	m->ncells = (int)net.ncells;
 	m->cells = arena_array(s->a, (size_t)net.ncells, sizeof *m->cells);
-	int p0 = x, p1 = x;
+	int p0 = x, p1 = x, instance = 0;
 	for (int ci = 0; ci < m->ncells; ci++) {
 		ModelCellType *ct = &m->types[net.type_of[ci]];
 		int64_t cc;
@@ -413,7 +432,7 @@ bool network_run(Sema *s)
 		cell->C = C;
 		cell->in0 = g->node[p0].shape;
 		cell->in1 = g->node[p1].shape;
-		int out = build_cell(s, &net, ci, p0, p1, C);
+		int out = build_cell(s, &net, ci, p0, p1, C, &instance);
 		if (out < 0)
 			return false;
 		cell->out = g->node[out].shape;

@@ -13,6 +13,7 @@ static void run_ad(IrGraph *g)
 
 const Pass pipeline_passes[] = {
 	{"ad", "the gradient program appended to the forward pass", run_ad},
+	{"infer", "the eval-mode program appended: running statistics, no drop-path", pass_infer},
 	{"cse", "values computed twice merged", pass_cse},
 	{"dce", "values nothing needs dropped", pass_dce},
 	{"fuse", "elementwise values marked to compute inside their user's loops", pass_fuse},

@@ -220,6 +220,28 @@ static int parse_u64(const char *s, uint64_t *out)
 
 /* ---- the program's table ---- */
 
+/* What is wrong with row i of a tensor table (kinds lo..hi, a block of
+ * `block` reals), into buf. */
+static void table_problem(const NasTensor *t, int i, NasKind lo, NasKind hi, int64_t block,
+			  char *buf, size_t n)
+{
+	int64_t numel = 1;
+	int ok = t->name && t->name[0] && t->rank >= 0 && t->rank <= 4 &&
+		 (int)t->kind >= (int)lo && (int)t->kind <= (int)hi;
+	for (int d = 0; ok && d < t->rank; d++) {
+		ok = t->shape[d] >= 0 && (t->shape[d] == 0 || numel <= INT64_MAX / t->shape[d]);
+		numel *= ok ? t->shape[d] : 1;
+	}
+	if (!ok || numel != t->numel)
+		snprintf(buf, n, "tensor %d (%s) has a bad name, kind, rank or shape", i,
+			 t->name ? t->name : "unnamed");
+	else if (t->offset < 0 || t->offset > block - t->numel)
+		snprintf(buf, n, "tensor %s lies outside its block", t->name);
+	else if ((t->kind == NAS_CONV || t->kind == NAS_LINEAR || t->kind == NAS_BIAS) &&
+		 t->fan_in <= 0)
+		snprintf(buf, n, "tensor %s has no fan_in", t->name);
+}
+
 /* What is wrong with p (the compiler's output, so a bug of nasc), or NULL. */
 static const char *program_problem(const NasProgram *p, char *buf, size_t n)
 {
@@ -231,26 +253,15 @@ static const char *program_problem(const NasProgram *p, char *buf, size_t n)
 	else if (p->ntensors < 0 || (p->ntensors > 0 && !p->tensors) || p->nparams < 0 ||
 		 p->arena_bytes < 0 || !p->grad)
 		snprintf(buf, n, "the tensor table, sizes or functions are missing");
+	else if (p->nrunning_tensors < 0 || (p->nrunning_tensors > 0 && !p->running_tensors) ||
+		 p->nrunning < 0 || p->ndrop < 0)
+		snprintf(buf, n, "the running-statistics table or the drop-path size is bad");
 	else
 		buf[0] = '\0';
-	for (int i = 0; !buf[0] && i < p->ntensors; i++) {
-		const NasTensor *t = &p->tensors[i];
-		int64_t numel = 1;
-		int ok = t->name && t->name[0] && t->rank >= 0 && t->rank <= 4 &&
-			 (int)t->kind >= (int)NAS_CONV && (int)t->kind <= (int)NAS_ALPHA;
-		for (int d = 0; ok && d < t->rank; d++) {
-			ok = t->shape[d] >= 0 && (t->shape[d] == 0 || numel <= INT64_MAX / t->shape[d]);
-			numel *= ok ? t->shape[d] : 1;
-		}
-		if (!ok || numel != t->numel)
-			snprintf(buf, n, "tensor %d (%s) has a bad name, kind, rank or shape", i,
-				 t->name ? t->name : "unnamed");
-		else if (t->offset < 0 || t->offset > p->nparams - t->numel)
-			snprintf(buf, n, "tensor %s lies outside the parameter block", t->name);
-		else if ((t->kind == NAS_CONV || t->kind == NAS_LINEAR || t->kind == NAS_BIAS) &&
-			 t->fan_in <= 0)
-			snprintf(buf, n, "tensor %s has no fan_in", t->name);
-	}
+	for (int i = 0; !buf[0] && i < p->ntensors; i++)
+		table_problem(&p->tensors[i], i, NAS_CONV, NAS_ALPHA, p->nparams, buf, n);
+	for (int i = 0; !buf[0] && i < p->nrunning_tensors; i++)
+		table_problem(&p->running_tensors[i], i, NAS_BN_MEAN, NAS_BN_VAR, p->nrunning, buf, n);
 	return buf[0] ? buf : NULL;
 }
 

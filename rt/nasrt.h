@@ -10,8 +10,11 @@
  * All parameters (weights and architecture tensors) live in one block of
  * `real`s (float, or double in an f64 build), tensor after tensor in
  * canonical order at the offsets the table gives; gradients have the same
- * layout.  Activations live in one arena whose size the compiler planned;
- * the runtime allocates it once and a step allocates nothing. */
+ * layout.  The running statistics of the batch norms (not parameters:
+ * training updates them, eval mode normalizes with them) live in a block
+ * of their own, laid out by a table of their own.  Activations live in
+ * one arena whose size the compiler planned; the runtime allocates it
+ * once and a step allocates nothing. */
 #ifndef NASC_NASRT_H
 #define NASC_NASRT_H
 
@@ -25,6 +28,8 @@ typedef enum NasKind {
 	NAS_BN_GAMMA, /* ones */
 	NAS_BN_BETA,  /* zeros */
 	NAS_ALPHA,    /* 1e-3 * N(0, 1) */
+	NAS_BN_MEAN,  /* a batch norm's running mean: zeros (running_tensors only) */
+	NAS_BN_VAR,   /* a batch norm's running variance: ones (running_tensors only) */
 } NasKind;
 
 typedef struct NasTensor {
@@ -33,7 +38,8 @@ typedef struct NasTensor {
 	int rank;
 	int64_t shape[4];
 	int64_t numel;
-	int64_t offset;     /* in reals, into the parameter block */
+	int64_t offset;     /* in reals, into the parameter block (running_tensors:
+			       into the running-statistics block) */
 	int64_t fan_in;     /* for the uniform bounds; 0 when unused */
 } NasTensor;
 
@@ -101,6 +107,19 @@ typedef struct NasRun {
 	void *grads;          /* grad(): nparams reals out */
 	void *logits;         /* optional: batch x classes reals out, or NULL */
 	double loss;          /* out: the mean cross entropy */
+	/* nrunning reals, or NULL.  Training mode (grad, loss, grad_alpha)
+	 * updates them in place when not NULL: after each batch norm,
+	 * mean <- (1-m) mean + m batch_mean, var <- (1-m) var + m batch_var
+	 * n/(n-1), n = N*H*W, m = bn_momentum (PyTorch's rule; its default
+	 * m is 0.1); NULL changes nothing else.  infer() reads them and must
+	 * have them. */
+	void *running;
+	double bn_momentum;
+	/* Drop-path: ndrop x batch reals, each 0 or 1/(1-p), or NULL (none).
+	 * Training mode multiplies the output of mixed edge e (the weighted
+	 * sum of its candidates) for sample n by drop[e * batch + n], in the
+	 * forward pass and in every gradient; infer() ignores it. */
+	const void *drop;
 } NasRun;
 
 typedef struct NasProgram {
@@ -112,6 +131,17 @@ typedef struct NasProgram {
 	int ntensors;
 	const NasTensor *tensors; /* canonical order */
 	int64_t nparams;
+	/* A running mean (NAS_BN_MEAN) and a running variance (NAS_BN_VAR)
+	 * per batch norm, in canonical forward order, named after the batch
+	 * norm as its weights are (`<op>.<i>.running_mean`, `.running_var`);
+	 * offsets into a block of nrunning reals.  Not in `tensors`. */
+	int nrunning_tensors;
+	const NasTensor *running_tensors;
+	int64_t nrunning;
+	/* Mixed-edge instances of the network: every mixed edge of every cell,
+	 * cell by cell, each cell's in its type's edge order.  The rows of
+	 * NasRun.drop. */
+	int64_t ndrop;
 	int64_t arena_bytes;
 	int64_t flops;            /* of one sample's forward pass: 2 per multiply-add of
 				     the convs and linear layers (as `nasc info` counts) */
@@ -127,6 +157,11 @@ typedef struct NasProgram {
 	 * alone (what an architecture step needs): the alpha tensors of
 	 * run->grads are written, the rest of it is left as it was. */
 	void (*grad_alpha)(NasRun *run);
+	/* Eval mode: the loss (and logits) with every batch norm normalizing
+	 * with run->running (read only), (x - mean) / sqrt(var + eps) gamma +
+	 * beta, and no drop-path; no gradient.  Noise candidates still draw
+	 * noise, as in training. */
+	void (*infer)(NasRun *run);
 } NasProgram;
 
 /* The command line of a search binary: subcommands init, grad, ...; returns

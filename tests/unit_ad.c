@@ -6,7 +6,8 @@
  * one input at a time along a random direction, and both must agree with a
  * central difference of L to a relative error below 1e-6.  Then whole
  * supernets (tiny, s2, darts): the gradient program of the loss, tensor by
- * tensor, against central differences of the forward pass. */
+ * tensor, against central differences of the forward pass, also with a
+ * drop-path mask in place, and the Hessian-vector products of them. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -192,6 +193,9 @@ static const int variants[IR_OP_COUNT] = {
 	[IR_RSQRT] = 1,
 	[IR_ADD] = 1,
 	[IR_BATCH_NORM] = 2,
+	[IR_BN_INFER] = 2,
+	[IR_SAMPLE_SCALE] = 2,
+	[IR_SAMPLE_DOT] = 1,
 	[IR_CONCAT] = 1,
 	[IR_SHIFT] = 1,
 	[IR_ZERO] = 1,
@@ -237,6 +241,8 @@ static void build(Case *c, IrOp op, int variant)
 	case IR_ALPHA:
 	case IR_TANGENT:
 	case IR_FILL:
+	case IR_RUNNING:
+	case IR_DROP:
 	case IR_OP_COUNT:
 		fail_msg("%s is a leaf", ir_prims[op].name);
 		return;
@@ -274,6 +280,30 @@ static void build(Case *c, IrOp op, int variant)
 			leaf(c, s1(2));
 			leaf(c, s1(2));
 		}
+		break;
+	case IR_BN_INFER:
+		/* x, mean, var (> 0) [, gamma, beta] */
+		a.eps = 1e-5;
+		leaf(c, ir_shape4(3, 2, 3, 3));
+		leaf(c, s1(2));
+		leaf(c, s1(2));
+		c->positive[2] = true;
+		if (variant == 1) {
+			leaf(c, s1(2));
+			leaf(c, s1(2));
+		}
+		break;
+	case IR_SAMPLE_SCALE:
+		/* a batch of 2 scaled by row 1 of a 3-row mask */
+		a.row = 1;
+		leaf(c, variant == 0 ? img : s2(2, 5));
+		leaf(c, s2(3, 2));
+		break;
+	case IR_SAMPLE_DOT:
+		a.row = 2;
+		a.shape = s2(3, 2);
+		leaf(c, img);
+		leaf(c, img);
 		break;
 	case IR_CONCAT:
 		leaf(c, ir_shape4(2, 2, 3, 3));
@@ -497,9 +527,10 @@ static void test_every_primitive(void **state)
 /* ---- whole supernets ------------------------------------------------------------- */
 
 /* Random leaves for a whole network: a batch with labels, weights (halved,
- * but BN scales about 1), alphas and tangents from N(0, 1).  The same values
+ * but BN scales about 1), alphas and tangents from N(0, 1), and with
+ * drop_p > 0 a drop-path mask of zeros and 1/(1 - drop_p).  The same values
  * go to `part`, an interpreter of a prefix of the same graph. */
-static void fill_leaves(Interp *it, Interp *part)
+static void fill_leaves(Interp *it, Interp *part, double drop_p)
 {
 	const IrGraph *g = it->g;
 	int classes = (int)g->node[g->logits].shape.d[1];
@@ -513,6 +544,9 @@ static void fill_leaves(Interp *it, Interp *part)
 		else if (n->op == IR_INPUT || n->op == IR_WEIGHT || n->op == IR_ALPHA ||
 			 n->op == IR_TANGENT)
 			fill_normal(x, cnt);
+		else if (n->op == IR_DROP && drop_p > 0)
+			for (int64_t i = 0; i < cnt; i++)
+				x[i] = rng_uniform(&rng) < drop_p ? 0.0 : 1.0 / (1.0 - drop_p);
 		else
 			continue;
 		if (n->op == IR_WEIGHT && n->wkind != W_BN_GAMMA)
@@ -528,7 +562,7 @@ static const char *const tiny_cfg[] = {"C=4", "input=1x8x8", "classes=5", "batch
 static const char *const darts_cfg[] = {"C=2", "layers=3", "nodes=2", "input=3x8x8",
 					"classes=10", "batch=2"};
 
-static void check_network(const char *space, const char *const *ov, int nov)
+static void check_network(const char *space, const char *const *ov, int nov, double drop_p)
 {
 	Arena a;
 	arena_init(&a);
@@ -559,7 +593,7 @@ static void check_network(const char *space, const char *const *ov, int nov)
 	fg.n = n_forward;
 	assert_int_equal(interp_init(&fwd, &fg), 0);
 	rng_seed(&rng, 5, 0);
-	fill_leaves(&it, &fwd);
+	fill_leaves(&it, &fwd, drop_p);
 	run(&it);
 
 	double worst_w = 0, worst_a = 0;
@@ -585,9 +619,10 @@ static void check_network(const char *space, const char *const *ov, int nov)
 			worst_w = fmax(worst_w, e);
 		free(dir);
 	}
-	print_message("# %s: %d tensors, %d forward + %d gradient values; worst relative error "
+	print_message("# %s%s: %d tensors, %d forward + %d gradient values; worst relative error "
 		      "weights %.3g, alpha %.3g\n",
-		      space, g->nout, n_forward, g->n - n_forward, worst_w, worst_a);
+		      space, drop_p > 0 ? " with drop-path" : "", g->nout, n_forward,
+		      g->n - n_forward, worst_w, worst_a);
 	assert_true(worst_w < 1e-6);
 	assert_true(worst_a < 1e-6);
 	interp_free(&it);
@@ -598,20 +633,31 @@ static void check_network(const char *space, const char *const *ov, int nov)
 static void test_tiny_gradient(void **state)
 {
 	(void)state;
-	check_network("tiny", tiny_cfg, 4);
+	check_network("tiny", tiny_cfg, 4, 0);
 }
 
 static void test_s2_gradient(void **state)
 {
 	(void)state;
 	const char *ov[] = {"C=4", "layers=3", "nodes=2", "input=3x8x8", "classes=7", "batch=2"};
-	check_network("s2", ov, 6);
+	check_network("s2", ov, 6, 0);
 }
 
 static void test_darts_gradient(void **state)
 {
 	(void)state;
-	check_network("darts", darts_cfg, 6);
+	check_network("darts", darts_cfg, 6, 0);
+}
+
+/* Drop-path: a third of the mixed edges' samples dropped, the rest scaled
+ * by 1.5; batch 3, so a row of the mask is rarely all zeros or all kept. */
+static const char *const darts_drop_cfg[] = {"C=2", "layers=3", "nodes=2", "input=3x8x8",
+					     "classes=10", "batch=3"};
+
+static void test_darts_gradient_drop_path(void **state)
+{
+	(void)state;
+	check_network("darts", darts_drop_cfg, 6, 1.0 / 3);
 }
 
 /* Forward over reverse: the tangent of the gradient program, seeded on the
@@ -619,7 +665,8 @@ static void test_darts_gradient(void **state)
  * or on the weights (the mixed derivative of second-order DARTS), against
  * central differences of the gradient.  S = sum_i <u_i, grad_i> for random
  * u_i folds every gradient into one scalar; its tangent is u . H v. */
-static void check_hvp(const char *space, const char *const *ov, int nov, IrOp seed_op)
+static void check_hvp(const char *space, const char *const *ov, int nov, IrOp seed_op,
+		      double drop_p)
 {
 	Arena a;
 	arena_init(&a);
@@ -658,7 +705,7 @@ static void check_hvp(const char *space, const char *const *ov, int nov, IrOp se
 	gg.n = n_grad;
 	assert_int_equal(interp_init(&grad, &gg), 0);
 	rng_seed(&rng, 9, 0);
-	fill_leaves(&it, &grad);
+	fill_leaves(&it, &grad, drop_p);
 	run(&it);
 	double want = interp_value(&it, hvp)[0];
 
@@ -667,9 +714,10 @@ static void check_hvp(const char *space, const char *const *ov, int nov, IrOp se
 	for (int k = 0; k < nseed; k++)
 		dirs[k] = interp_value(&it, tans[k]);
 	double e = fd_error_multi(&grad, sum, nseed, seeds, dirs, want);
-	print_message("# %s: u.Hv seeded on %s (%d tensors): %.12g, relative error %.3g against "
+	print_message("# %s%s: u.Hv seeded on %s (%d tensors): %.12g, relative error %.3g against "
 		      "finite differences; %d values in all\n",
-		      space, ir_prims[seed_op].name, nseed, want, e, g->n);
+		      space, drop_p > 0 ? " with drop-path" : "", ir_prims[seed_op].name, nseed, want,
+		      e, g->n);
 	assert_true(e < 1e-6);
 	free(dirs);
 	free(seeds);
@@ -684,20 +732,26 @@ static void check_hvp(const char *space, const char *const *ov, int nov, IrOp se
 static void test_tiny_hvp(void **state)
 {
 	(void)state;
-	check_hvp("tiny", tiny_cfg, 4, IR_ALPHA);
+	check_hvp("tiny", tiny_cfg, 4, IR_ALPHA, 0);
 }
 
 static void test_darts_hvp(void **state)
 {
 	(void)state;
-	check_hvp("darts", darts_cfg, 6, IR_ALPHA);
+	check_hvp("darts", darts_cfg, 6, IR_ALPHA, 0);
+}
+
+static void test_darts_hvp_drop_path(void **state)
+{
+	(void)state;
+	check_hvp("darts", darts_drop_cfg, 6, IR_ALPHA, 1.0 / 3);
 }
 
 static void test_s2_mixed_second_derivative(void **state)
 {
 	(void)state;
 	const char *ov[] = {"C=2", "layers=3", "nodes=2", "input=1x8x8", "classes=5", "batch=2"};
-	check_hvp("s2", ov, 6, IR_WEIGHT);
+	check_hvp("s2", ov, 6, IR_WEIGHT, 0);
 }
 
 /* The gradient program against PyTorch's gradients (gen_grad.py: an f32
@@ -795,12 +849,14 @@ int main(void)
 		cmocka_unit_test(test_tiny_gradient),
 		cmocka_unit_test(test_s2_gradient),
 		cmocka_unit_test(test_darts_gradient),
+		cmocka_unit_test(test_darts_gradient_drop_path),
 		cmocka_unit_test(test_fixture_darts),
 		cmocka_unit_test(test_fixture_s1),
 		cmocka_unit_test(test_fixture_s2),
 		cmocka_unit_test(test_fixture_s3),
 		cmocka_unit_test(test_tiny_hvp),
 		cmocka_unit_test(test_darts_hvp),
+		cmocka_unit_test(test_darts_hvp_drop_path),
 		cmocka_unit_test(test_s2_mixed_second_derivative),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

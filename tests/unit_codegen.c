@@ -5,7 +5,13 @@
  *     program (tiny, s2, darts): relative L2 error below 1e-10 per tensor;
  *   - in f32, with PyTorch's fixtures (darts, s1, s2, s3): cosine at least
  *     0.99999 and relative L2 error at most 1e-4 per tensor;
- * and that two runs give bit-identical gradient files. */
+ * and that two runs give bit-identical gradient files.  Then the entry
+ * points as the search loop calls them (through tests/probe.c, linked in
+ * place of the runtime's command line): running statistics, drop-path
+ * masks and eval mode against the interpreter in f64, and the running
+ * statistics and eval-mode logits against PyTorch in f32. */
+#include "config.h"
+
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +27,7 @@
 #include "ad.h"
 #include "fixture.h"
 #include "interp.h"
+#include "passes.h"
 #include "rng.h"
 
 static char workdir[] = "/tmp/nasc-codegen-XXXXXX";
@@ -34,36 +41,79 @@ static const char *path_in(const char *name)
 	return buf[k];
 }
 
-/* nasc build SPACE with overrides into BIN. */
-static void build(const char *space, const char *const *ov, int nov, bool f64, const char *bin)
+/* The command `nasc VERB SPACE -o OUT` with the overrides into cmd;
+ * returns its length. */
+static int nasc_cmd(char *cmd, size_t cap, const char *verb, const char *space,
+		    const char *const *ov, int nov, bool f64, const char *out)
 {
 	const char *nasc = getenv("NASC");
 	assert_non_null(nasc);
-	char cmd[4096];
-	int n = snprintf(cmd, sizeof cmd, "'%s' build%s '%s/examples/spaces/%s.nas' -o '%s'", nasc,
-			 f64 ? " --precision=f64" : "", SRCDIR, space, bin);
+	int n = snprintf(cmd, cap, "'%s' %s%s '%s/examples/spaces/%s.nas' -o '%s'", nasc, verb,
+			 f64 ? " --precision=f64" : "", SRCDIR, space, out);
 	for (int i = 0; i < nov; i++)
-		n += snprintf(cmd + n, sizeof cmd - (size_t)n, " -D '%s'", ov[i]);
+		n += snprintf(cmd + n, cap - (size_t)n, " -D '%s'", ov[i]);
+	return n;
+}
+
+/* nasc build SPACE with overrides into BIN. */
+static void build(const char *space, const char *const *ov, int nov, bool f64, const char *bin)
+{
+	char cmd[4096];
+	int n = nasc_cmd(cmd, sizeof cmd, "build", space, ov, nov, f64, bin);
 	snprintf(cmd + n, sizeof cmd - (size_t)n, " 2>&1");
 	if (system(cmd) != 0)
 		fail_msg("%s failed", cmd);
 }
 
-/* The overrides recorded in a fixture, as NAME=VALUE strings. */
-static int fixture_overrides(const StFile *f, const char *space, char ov[6][64])
+/* The overrides recorded in a fixture, as NAME=VALUE strings in buf and
+ * pointed to by ov. */
+typedef struct FixtureOv {
+	char buf[6][64];
+	const char *ov[6];
+	int n;
+} FixtureOv;
+
+static void fixture_overrides(const StFile *f, const char *space, FixtureOv *o)
 {
 	static const char *const keys[] = {"C", "layers", "nodes", "input", "classes", "batch"};
-	int n = 0;
+	o->n = 0;
 	for (int i = 0; i < 6; i++) {
 		if (strcmp(keys[i], "nodes") == 0 && strcmp(space, "s1") == 0)
 			continue;
-		snprintf(ov[n++], 64, "%s=%s", keys[i], st_meta(f, keys[i]));
+		snprintf(o->buf[o->n], 64, "%s=%s", keys[i], st_meta(f, keys[i]));
+		o->ov[o->n] = o->buf[o->n];
+		o->n++;
 	}
-	return n;
+}
+
+/* Leaf v of an interpreter's graph into f, as the files hold it: weights,
+ * alphas and x (the input) as F32, y (the labels) as I64, running
+ * statistics and the drop-path mask (`drop`) as F64. */
+static void add_leaf(StFile *f, Interp *it, int v)
+{
+	const IrNode *n = &it->g->node[v];
+	bool f32 = n->op == IR_WEIGHT || n->op == IR_ALPHA || n->op == IR_INPUT;
+	int64_t cnt = ir_numel(n->shape);
+	const double *x = interp_value(it, v);
+	void *data = malloc((size_t)cnt * 8);
+	assert_non_null(data);
+	for (int64_t i = 0; i < cnt; i++) {
+		if (n->op == IR_LABELS)
+			((int64_t *)data)[i] = (int64_t)x[i];
+		else if (f32)
+			((float *)data)[i] = (float)x[i];
+		else
+			((double *)data)[i] = x[i];
+	}
+	const char *name = n->op == IR_INPUT ? "x" : n->op == IR_LABELS ? "y"
+			   : n->op == IR_DROP ? "drop" : n->name;
+	StDtype dt = n->op == IR_LABELS ? ST_I64 : f32 ? ST_F32 : ST_F64;
+	assert_int_equal(st_add(f, name, dt, n->shape.rank, n->shape.d, data), 0);
+	free(data);
 }
 
 /* Write the leaves of an interpreter's graph: weights and alphas to a
- * state, x and y to a batch (f32 and i64, as the files are). */
+ * state, x and y to a batch. */
 static void write_inputs(Interp *it, const char *state, const char *batch)
 {
 	const IrGraph *g = it->g;
@@ -72,24 +122,9 @@ static void write_inputs(Interp *it, const char *state, const char *batch)
 	st_init(&b);
 	char err[512];
 	for (int v = 0; v < g->n; v++) {
-		const IrNode *n = &g->node[v];
-		if (n->op != IR_WEIGHT && n->op != IR_ALPHA && n->op != IR_INPUT && n->op != IR_LABELS)
-			continue;
-		int64_t cnt = ir_numel(n->shape);
-		const double *x = interp_value(it, v);
-		void *data = malloc((size_t)cnt * 8);
-		assert_non_null(data);
-		for (int64_t i = 0; i < cnt; i++) {
-			if (n->op == IR_LABELS)
-				((int64_t *)data)[i] = (int64_t)x[i];
-			else
-				((float *)data)[i] = (float)x[i];
-		}
-		StFile *f = n->op == IR_INPUT || n->op == IR_LABELS ? &b : &s;
-		const char *name = n->op == IR_INPUT ? "x" : n->op == IR_LABELS ? "y" : n->name;
-		assert_int_equal(st_add(f, name, n->op == IR_LABELS ? ST_I64 : ST_F32, n->shape.rank,
-					n->shape.d, data), 0);
-		free(data);
+		IrOp op = g->node[v].op;
+		if (op == IR_WEIGHT || op == IR_ALPHA || op == IR_INPUT || op == IR_LABELS)
+			add_leaf(op == IR_INPUT || op == IR_LABELS ? &b : &s, it, v);
 	}
 	if (st_write(state, &s, err, sizeof err) != 0 || st_write(batch, &b, err, sizeof err) != 0)
 		fail_msg("%s", err);
@@ -136,11 +171,14 @@ typedef struct Cmp {
 	char worst[256];  /* the tensor of worst_rel */
 } Cmp;
 
-/* One tensor of the gradient file against the expected values. */
-static void compare(const char *what, const StTensor *t, const double *want, int64_t n, Cmp *c)
+/* One tensor of the gradient file against the expected values; errors
+ * relative to the expected norm, or to `floor` per element when that is
+ * larger. */
+static void compare_floor(const char *what, const StTensor *t, const double *want, int64_t n,
+			  double floor, Cmp *c)
 {
 	assert_int_equal(t->numel, n);
-	double num = 0, den = 0, dot = 0, gg = 0;
+	double num = 0, den = floor * floor * (double)n, dot = 0, gg = 0;
 	for (int64_t i = 0; i < n; i++) {
 		double got = t->dtype == ST_F64 ? ((const double *)t->data)[i] : ((const float *)t->data)[i];
 		num += (got - want[i]) * (got - want[i]);
@@ -158,41 +196,116 @@ static void compare(const char *what, const StTensor *t, const double *want, int
 		c->worst_cos = cosv;
 }
 
+static void compare(const char *what, const StTensor *t, const double *want, int64_t n, Cmp *c)
+{
+	compare_floor(what, t, want, n, 0, c);
+}
+
+/* A random state of the interpreter's graph, rounded to what the f32
+ * files hold; with `modes`, running statistics far from their initial
+ * values and a drop-path mask of zeros and 1/(1 - p), p = 0.3 (else the
+ * interpreter's defaults: no drop-path). */
+static void random_leaves(Interp *it, Rng *r, bool modes)
+{
+	const IrGraph *g = it->g;
+	int classes = (int)g->node[g->logits].shape.d[1];
+	for (int v = 0; v < g->n; v++) {
+		const IrNode *n = &g->node[v];
+		double *x = interp_value(it, v);
+		for (int64_t i = 0; i < ir_numel(n->shape); i++) {
+			if (n->op == IR_LABELS)
+				x[i] = rng_below(r, (uint32_t)classes);
+			else if (n->op == IR_INPUT || n->op == IR_ALPHA)
+				x[i] = 2 * rng_uniform(r) - 1;
+			else if (n->op == IR_WEIGHT)
+				x[i] = n->wkind == W_BN_GAMMA ? 1 + 0.2 * rng_uniform(r) : rng_uniform(r) - 0.5;
+			else if (n->op == IR_RUNNING && modes)
+				x[i] = n->wkind == W_BN_MEAN ? rng_uniform(r) - 0.5 : 0.5 + rng_uniform(r);
+			else if (n->op == IR_DROP && modes)
+				x[i] = rng_uniform(r) < 0.3 ? 0.0 : 1.0 / 0.7;
+		}
+	}
+	round_to_f32(it);
+}
+
+/* What a test compares a program with: the interpreter of a space's
+ * configuration (its graph with the gradient program, and with `infer`
+ * the eval-mode one), and for a PyTorch fixture the file. */
+typedef struct Ref {
+	StFile f;
+	Arena a;
+	Model *m;
+	IrGraph *g;
+	Interp it;
+} Ref;
+
+typedef void Builder(const char *space, const char *const *ov, int nov, bool f64, const char *bin);
+
+/* A program of SPACE with the overrides built into bin by builder (build
+ * or build_probe), and *x for it; x must be zeroed. */
+static void ref_open(Ref *x, const char *space, const char *const *ov, int nov, bool f64,
+		     bool infer, Builder *builder, const char *bin)
+{
+	builder(space, ov, nov, f64, bin);
+	arena_init(&x->a);
+	x->m = fixture_space_with(&x->a, space, ov, nov);
+	x->g = &x->m->g;
+	ad_gradient_program(x->g);
+	if (infer)
+		pass_infer(x->g);
+	assert_int_equal(ir_verify(x->g, stderr), 0);
+	assert_int_equal(interp_init(&x->it, x->g), 0);
+}
+
+/* The same for the configuration of a PyTorch fixture, in f32, with the
+ * fixture's tensors loaded into the interpreter. */
+static void fixture_open(Ref *x, const char *file, const char *space, Builder *builder,
+			 const char *bin)
+{
+	fixture_read(&x->f, file);
+	FixtureOv o;
+	fixture_overrides(&x->f, space, &o);
+	ref_open(x, space, o.ov, o.n, false, false, builder, bin);
+	fixture_load(&x->it, &x->f);
+}
+
+static void interp_or_fail(Interp *it)
+{
+	char err[256];
+	if (interp_run(it, err, sizeof err) != 0)
+		fail_msg("%s", err);
+}
+
+/* Random leaves (random_leaves, from stream `seed`), and the interpreter
+ * run on them. */
+static void ref_random(Ref *x, uint64_t seed, bool modes)
+{
+	Rng r;
+	rng_seed(&r, seed, 0);
+	random_leaves(&x->it, &r, modes);
+	interp_or_fail(&x->it);
+}
+
+static void ref_close(Ref *x)
+{
+	interp_free(&x->it);
+	arena_free(&x->a);
+	st_free(&x->f);
+}
+
 /* f64: the binary against the interpreter on the same random inputs. */
 static void check_f64(const char *space, const char *const *ov, int nov)
 {
 	const char *bin = path_in("prog64");
-	build(space, ov, nov, true, bin);
-
-	Arena a;
-	arena_init(&a);
-	Model *m = fixture_space_with(&a, space, ov, nov);
-	IrGraph *g = &m->g;
-	ad_gradient_program(g);
-	Interp it;
-	assert_int_equal(interp_init(&it, g), 0);
-	Rng r;
-	rng_seed(&r, 17, 0);
-	int classes = (int)g->node[g->logits].shape.d[1];
-	for (int v = 0; v < g->n; v++) {
-		const IrNode *n = &g->node[v];
-		double *x = interp_value(&it, v);
-		for (int64_t i = 0; i < ir_numel(n->shape); i++) {
-			if (n->op == IR_LABELS)
-				x[i] = rng_below(&r, (uint32_t)classes);
-			else if (n->op == IR_INPUT || n->op == IR_ALPHA)
-				x[i] = 2 * rng_uniform(&r) - 1;
-			else if (n->op == IR_WEIGHT)
-				x[i] = n->wkind == W_BN_GAMMA ? 1 + 0.2 * rng_uniform(&r) : rng_uniform(&r) - 0.5;
-		}
-	}
-	round_to_f32(&it);
+	Ref ref = {0};
+	ref_open(&ref, space, ov, nov, true, false, build, bin);
+	const IrGraph *g = ref.g;
+	Interp *it = &ref.it;
+	ref_random(&ref, 17, false);
 	char err[256];
-	if (interp_run(&it, err, sizeof err) != 0)
-		fail_msg("%s", err);
 	const char *state = path_in("state.safetensors"), *batch = path_in("batch.safetensors");
 	const char *grad = path_in("grad.safetensors");
-	write_inputs(&it, state, batch);
+	write_inputs(it, state, batch);
 	double loss = run_grad(bin, state, batch, grad);
 
 	StFile gf;
@@ -206,17 +319,16 @@ static void check_f64(const char *space, const char *const *ov, int nov)
 		if (!t)
 			fail_msg("%s: no gradient `%s` in the binary's file", space, name);
 		assert_int_equal(t->dtype, ST_F64);
-		compare(name, t, interp_value(&it, g->out[i].v), ir_numel(g->node[g->out[i].v].shape), &c);
+		compare(name, t, interp_value(it, g->out[i].v), ir_numel(g->node[g->out[i].v].shape), &c);
 	}
-	double want = interp_value(&it, g->loss)[0];
+	double want = interp_value(it, g->loss)[0];
 	print_message("# %s f64: loss %.15g (interpreter %.15g); %d gradients, worst relative L2 "
 		      "error %.3g (%s)\n",
 		      space, loss, want, g->nout, c.worst_rel, c.worst);
 	assert_true(fabs(loss - want) <= 1e-12 * fabs(want));
 	assert_true(c.worst_rel < 1e-10);
 	st_free(&gf);
-	interp_free(&it);
-	arena_free(&a);
+	ref_close(&ref);
 }
 
 /* f32: the binary against PyTorch's fixture; and run twice, bit for bit. */
@@ -224,25 +336,13 @@ static void check_fixture(const char *space, bool twice)
 {
 	char name[64];
 	snprintf(name, sizeof name, "grad_%s.safetensors", space);
-	StFile f;
-	fixture_read(&f, name);
-	char ovs[6][64];
-	int nov = fixture_overrides(&f, space, ovs);
-	const char *ov[6];
-	for (int i = 0; i < nov; i++)
-		ov[i] = ovs[i];
 	const char *bin = path_in("prog32");
-	build(space, ov, nov, false, bin);
-
-	Arena a;
-	arena_init(&a);
-	Model *m = fixture_compile(&a, &f, space);
-	Interp it;
-	assert_int_equal(interp_init(&it, &m->g), 0);
-	fixture_load(&it, &f);
+	Ref fx = {0};
+	fixture_open(&fx, name, space, build, bin);
+	const StFile *f = &fx.f;
 	const char *state = path_in("state.safetensors"), *batch = path_in("batch.safetensors");
 	const char *grad = path_in("grad.safetensors"), *grad2 = path_in("grad2.safetensors");
-	write_inputs(&it, state, batch);
+	write_inputs(&fx.it, state, batch);
 	double loss = run_grad(bin, state, batch, grad);
 
 	char err[512];
@@ -256,14 +356,14 @@ static void check_fixture(const char *space, bool twice)
 		const StTensor *t = &gf.tensors[i];
 		char key[512];
 		snprintf(key, sizeof key, "expect.grad.%s", t->name);
-		const StTensor *want = st_find(&f, key);
+		const StTensor *want = st_find(f, key);
 		if (!want)
 			fail_msg("%s: the fixture has no `%s`", space, key);
 		assert_int_equal(t->dtype, ST_F32);
 		compare(t->name, t, (const double *)want->data, want->numel, &c);
 		count++;
 	}
-	double want_loss = ((const double *)st_find(&f, "expect.loss")->data)[0];
+	double want_loss = ((const double *)st_find(f, "expect.loss")->data)[0];
 	print_message("# %s f32: loss %.9g (PyTorch %.9g); %d gradients, worst relative L2 %.3g "
 		      "(%s), worst cosine %.9f\n",
 		      space, loss, want_loss, count, c.worst_rel, c.worst, c.worst_cos);
@@ -278,9 +378,259 @@ static void check_fixture(const char *space, bool twice)
 		print_message("# %s f32: a second run wrote the same gradient file, bit for bit\n", space);
 	}
 	st_free(&gf);
-	interp_free(&it);
-	arena_free(&a);
+	ref_close(&fx);
+}
+
+/* ---- the entry points as the search loop calls them ---------------------- */
+
+/* nasc emit SPACE into BIN.c, compiled with tests/probe.c into BIN as
+ * nasc build would compile it. */
+static void build_probe(const char *space, const char *const *ov, int nov, bool f64,
+			const char *bin)
+{
+	char cmd[8192], src[600];
+	snprintf(src, sizeof src, "%s.c", bin);
+	int n = nasc_cmd(cmd, sizeof cmd, "emit", space, ov, nov, f64, src);
+	snprintf(cmd + n, sizeof cmd - (size_t)n,
+		 " && %s %s -I'%s/rt' '%s.c' '%s/tests/probe.c' '%s/libnasrt.a' %s -o '%s' 2>&1",
+		 NASC_BUILD_CC, NASC_BUILD_CFLAGS, SRCDIR, bin, SRCDIR, BUILDDIR, NASC_BUILD_LIBS, bin);
+	if (system(cmd) != 0)
+		fail_msg("%s failed", cmd);
+}
+
+/* An input file of the probe: the leaves of the interpreter's graph (with
+ * the running statistics when `running`, with the drop-path mask when
+ * `drop`), and the entry point. */
+static void probe_inputs(Interp *it, bool running, bool drop, const char *entry, const char *path)
+{
+	const IrGraph *g = it->g;
+	StFile f;
+	st_init(&f);
+	for (int v = 0; v < g->n; v++) {
+		IrOp op = g->node[v].op;
+		if (op == IR_WEIGHT || op == IR_ALPHA || op == IR_INPUT || op == IR_LABELS ||
+		    (running && op == IR_RUNNING) || (drop && op == IR_DROP))
+			add_leaf(&f, it, v);
+	}
+	assert_int_equal(st_set_meta(&f, "entry", entry), 0);
+	assert_int_equal(st_set_meta(&f, "momentum", "0.1"), 0);
+	char err[512];
+	if (st_write(path, &f, err, sizeof err) != 0)
+		fail_msg("%s", err);
 	st_free(&f);
+}
+
+/* BIN IN OUT, OUT read into *out. */
+static void probe(const char *bin, const char *in, StFile *out)
+{
+	const char *path = path_in("probe-out.safetensors");
+	char cmd[2048], err[512];
+	snprintf(cmd, sizeof cmd, "'%s' '%s' '%s'", bin, in, path);
+	if (system(cmd) != 0)
+		fail_msg("%s failed", cmd);
+	st_init(out);
+	if (st_read(path, out, err, sizeof err) != 0)
+		fail_msg("%s", err);
+}
+
+static const StTensor *out_tensor(const StFile *f, const char *prefix, const char *name)
+{
+	char key[512];
+	snprintf(key, sizeof key, "%s%s", prefix, name);
+	const StTensor *t = st_find(f, key);
+	if (!t)
+		fail_msg("the probe wrote no `%s`", key);
+	return t;
+}
+
+static double out_loss(const StFile *f)
+{
+	return ((const double *)out_tensor(f, "", "loss")->data)[0];
+}
+
+/* The gradients of out against the interpreter's outputs; the worst
+ * relative L2 error. */
+static double compare_grads(const IrGraph *g, Interp *it, const StFile *out)
+{
+	Cmp c = {0, 1, ""};
+	for (int i = 0; i < g->nout; i++) {
+		const char *name = g->out[i].name;
+		if (strncmp(name, AD_GRAD_PREFIX, strlen(AD_GRAD_PREFIX)) != 0)
+			continue;
+		compare(name, out_tensor(out, "", name), interp_value(it, g->out[i].v),
+			ir_numel(g->node[g->out[i].v].shape), &c);
+	}
+	return c.worst_rel;
+}
+
+/* Whether the tensors of a and b whose names start with prefix (and the
+ * loss) are the same bits. */
+static bool same_bits(const StFile *a, const StFile *b, const char *prefix)
+{
+	size_t k = strlen(prefix), seen = 0;
+	for (size_t i = 0; i < a->ntensors; i++) {
+		const StTensor *t = &a->tensors[i];
+		if (strncmp(t->name, prefix, k) != 0 && strcmp(t->name, "loss") != 0)
+			continue;
+		const StTensor *u = st_find(b, t->name);
+		if (!u || u->nbytes != t->nbytes || memcmp(u->data, t->data, t->nbytes) != 0)
+			return false;
+		seen++;
+	}
+	return seen > 1;
+}
+
+/* f64: training mode with running statistics and a drop-path mask, eval
+ * mode, and what NULL running statistics and masks must leave as it was. */
+static void check_modes_f64(const char *space, const char *const *ov, int nov)
+{
+	const char *bin = path_in("probe64");
+	Ref ref = {0};
+	ref_open(&ref, space, ov, nov, true, true, build_probe, bin);
+	ref_random(&ref, 23, true);
+	const IrGraph *g = ref.g;
+	Interp *it = &ref.it;
+	int il = -1, ig = -1;
+	for (int i = 0; i < g->nout; i++) {
+		if (strcmp(g->out[i].name, INFER_LOSS) == 0)
+			il = g->out[i].v;
+		if (strcmp(g->out[i].name, INFER_LOGITS) == 0)
+			ig = g->out[i].v;
+	}
+	assert_true(il >= 0 && ig >= 0);
+	const char *in = path_in("probe-in.safetensors");
+
+	/* eval mode: the running statistics, no drop-path (the mask is given,
+	 * and must be ignored) */
+	StFile inf;
+	probe_inputs(it, true, true, "infer", in);
+	probe(bin, in, &inf);
+	Cmp ci = {0, 1, ""};
+	compare("logits", out_tensor(&inf, "", "logits"), interp_value(it, ig),
+		ir_numel(g->node[ig].shape), &ci);
+	double want_il = interp_value(it, il)[0], want_tl = interp_value(it, g->loss)[0];
+	print_message("# %s f64 infer: loss %.15g (interpreter %.15g; training mode %.15g), logits "
+		      "relative L2 error %.3g\n", space, out_loss(&inf), want_il, want_tl, ci.worst_rel);
+	assert_true(fabs(out_loss(&inf) - want_il) <= 1e-12 * fabs(want_il));
+	assert_true(ci.worst_rel < 1e-10);
+	assert_true(fabs(want_il - want_tl) > 1e-3 * fabs(want_tl)); /* the modes differ */
+
+	/* training mode with the mask and running statistics: the gradient,
+	 * and the statistics after one step */
+	StFile gr, lo, ga;
+	probe_inputs(it, true, true, "grad", in);
+	probe(bin, in, &gr);
+	probe_inputs(it, true, true, "loss", in);
+	probe(bin, in, &lo);
+	probe_inputs(it, true, true, "grad_alpha", in);
+	probe(bin, in, &ga);
+	double worst = compare_grads(g, it, &gr);
+	interp_update_running(it, 0.1);
+	Cmp cr = {0, 1, ""};
+	for (int v = 0; v < g->n; v++)
+		if (g->node[v].op == IR_RUNNING)
+			compare(g->node[v].name, out_tensor(&gr, "running.", g->node[v].name),
+				interp_value(it, v), ir_numel(g->node[v].shape), &cr);
+	print_message("# %s f64 grad with drop-path: loss %.15g (interpreter %.15g), gradients' worst "
+		      "relative L2 error %.3g; %d running statistics after it, worst %.3g (%s)\n",
+		      space, out_loss(&gr), want_tl, worst, g->nstat * 2, cr.worst_rel, cr.worst);
+	assert_true(fabs(out_loss(&gr) - want_tl) <= 1e-12 * fabs(want_tl));
+	assert_true(worst < 1e-10);
+	assert_true(cr.worst_rel < 1e-12);
+	/* the loss and alpha-only entries update them the same way */
+	assert_true(same_bits(&gr, &lo, "running."));
+	assert_true(same_bits(&gr, &ga, "running."));
+	assert_true(same_bits(&gr, &ga, "grad.alpha."));
+
+	/* no mask: as a mask of ones, bit for bit, and as the interpreter
+	 * without drop-path; running statistics change no gradient */
+	StFile none, ones;
+	probe_inputs(it, false, false, "grad", in);
+	probe(bin, in, &none);
+	double *mask = interp_value(it, g->drop);
+	for (int64_t i = 0; i < ir_numel(g->node[g->drop].shape); i++)
+		mask[i] = 1.0;
+	probe_inputs(it, true, true, "grad", in);
+	probe(bin, in, &ones);
+	assert_true(same_bits(&none, &ones, "grad."));
+	assert_null(st_find(&none, "running.stem.1.running_mean"));
+	interp_or_fail(it);
+	worst = compare_grads(g, it, &none);
+	print_message("# %s f64 grad without drop-path: the same bits as with a mask of ones, and "
+		      "running statistics or not; worst relative L2 error %.3g\n", space, worst);
+	assert_true(worst < 1e-10);
+	assert_true(fabs(out_loss(&none) - interp_value(it, g->loss)[0]) <=
+		    1e-12 * fabs(interp_value(it, g->loss)[0]));
+	st_free(&inf);
+	st_free(&gr);
+	st_free(&lo);
+	st_free(&ga);
+	st_free(&none);
+	st_free(&ones);
+	ref_close(&ref);
+}
+
+/* Batch 3: a row of the mask is rarely all zeros or all kept. */
+static const char *const modes_cfg[] = {"C=4", "layers=3", "nodes=2", "input=3x8x8",
+					"classes=10", "batch=3"};
+
+static void test_darts_modes_f64(void **state)
+{
+	(void)state;
+	check_modes_f64("darts", modes_cfg, sizeof modes_cfg / sizeof *modes_cfg);
+}
+
+/* f32 against PyTorch (eval_darts.safetensors, gen_eval.py): the running
+ * statistics after one training-mode pass from the initial ones, and the
+ * eval-mode logits and loss with them.  Some running means are zero but
+ * for rounding (a pool of a node, a sum of batch-normalized candidates):
+ * 1e-17 in PyTorch's f64, some 5e-9 in f32.  Their errors are measured
+ * against an absolute floor of 1e-4 per element (so the tolerance below
+ * allows them 1e-8), and not by cosine. */
+static void test_eval_fixture_f32(void **state)
+{
+	(void)state;
+	const char *bin = path_in("probe32");
+	Ref fx = {0}; /* the running statistics stay at mean 0, variance 1 */
+	fixture_open(&fx, "eval_darts.safetensors", "darts", build_probe, bin);
+	const StFile *f = &fx.f;
+	const IrGraph *g = &fx.m->g;
+	Interp *it = &fx.it;
+	const char *in = path_in("probe-in.safetensors");
+	StFile tr, ev;
+	probe_inputs(it, true, false, "loss", in);
+	probe(bin, in, &tr);
+	Cmp cr = {0, 1, ""};
+	int nrun = 0;
+	for (int v = 0; v < g->n; v++) {
+		const IrNode *n = &g->node[v];
+		if (n->op != IR_RUNNING)
+			continue;
+		const StTensor *want = out_tensor(f, "expect.running.", n->name);
+		compare_floor(n->name, out_tensor(&tr, "running.", n->name), (const double *)want->data,
+			      want->numel, 1e-4, &cr);
+		/* eval mode runs on PyTorch's statistics */
+		memcpy(interp_value(it, v), want->data, (size_t)want->numel * sizeof(double));
+		nrun++;
+	}
+	probe_inputs(it, true, false, "infer", in);
+	probe(bin, in, &ev);
+	const StTensor *wl = out_tensor(f, "", "expect.eval.logits");
+	Cmp cl = {0, 1, ""};
+	compare("logits", out_tensor(&ev, "", "logits"), (const double *)wl->data, wl->numel, &cl);
+	double want_loss = ((const double *)out_tensor(f, "", "expect.eval.loss")->data)[0];
+	print_message("# darts f32: %d running statistics after a training pass, worst relative L2 "
+		      "%.3g (%s); eval mode: loss %.9g (PyTorch %.9g), logits relative L2 %.3g, "
+		      "cosine %.9f\n",
+		      nrun, cr.worst_rel, cr.worst, out_loss(&ev), want_loss, cl.worst_rel, cl.worst_cos);
+	assert_int_equal(nrun, 2 * g->nstat);
+	assert_true(nrun > 0);
+	assert_true(cr.worst_rel <= 1e-4);
+	assert_true(fabs(out_loss(&ev) - want_loss) <= 1e-5 * fabs(want_loss));
+	assert_true(cl.worst_rel <= 1e-4 && cl.worst_cos >= 0.99999);
+	st_free(&tr);
+	st_free(&ev);
+	ref_close(&fx);
 }
 
 static void test_tiny_f64(void **state)
@@ -353,6 +703,8 @@ int main(void)
 		cmocka_unit_test(test_s1_fixture),
 		cmocka_unit_test(test_s2_fixture),
 		cmocka_unit_test(test_s3_fixture),
+		cmocka_unit_test(test_darts_modes_f64),
+		cmocka_unit_test(test_eval_fixture_f32),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -2,7 +2,8 @@
  * cases small enough to work out by hand, then whole supernets against
  * PyTorch (tests/reference/forward_*.safetensors, written by
  * gen_forward.py: a float64 state, a batch, and PyTorch's logits and loss
- * in training mode). */
+ * in training mode), and their running statistics and eval mode
+ * (tests/reference/eval_darts.safetensors, written by gen_eval.py). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 
 #include "interp.h"
 #include "model.h"
+#include "passes.h"
 #include "parse.h"
 #include "fixture.h"
 
@@ -214,6 +216,100 @@ static void check_forward(const char *space)
 	st_free(&f);
 }
 
+/* Eval mode by hand: bn_infer normalizes with the statistics it is given;
+ * a drop-path scale multiplies each sample by its entry of the mask row. */
+static void test_eval_mode_and_drop_by_hand(void **state)
+{
+	(void)state;
+	IrGraph g;
+	ir_init(&g, &arena);
+	int x = leaf(&g, IR_INPUT, ir_shape4(2, 1, 1, 2));
+	IrShape c1 = {.rank = 1, .d = {1}};
+	int mean = ir_leaf(&g, IR_RUNNING, c1, DT_F32, "bn.running_mean", NULL, (Loc){0});
+	int var = ir_leaf(&g, IR_RUNNING, c1, DT_F32, "bn.running_var", NULL, (Loc){0});
+	g.node[mean].wkind = W_BN_MEAN;
+	g.node[var].wkind = W_BN_VAR;
+	IrShape ms = {.rank = 2, .d = {2, 2}};
+	int mask = leaf(&g, IR_DROP, ms);
+	IrAttr eps = {.eps = 1};
+	int y = node(&g, IR_BN_INFER, (int[]){x, mean, var}, 3, &eps);
+	IrAttr row = {.row = 1};
+	int d = node(&g, IR_SAMPLE_SCALE, (int[]){x, mask}, 2, &row);
+	Interp it;
+	assert_int_equal(interp_init(&it, &g), 0);
+	/* the defaults: variance 1 and a mask of ones */
+	assert_true(interp_value(&it, var)[0] == 1 && interp_value(&it, mask)[3] == 1);
+	memcpy(interp_value(&it, x), (double[]){1, 3, 5, -1}, 4 * sizeof(double));
+	interp_value(&it, mean)[0] = 1;
+	interp_value(&it, var)[0] = 3; /* (x - 1) / sqrt(3 + 1) */
+	memcpy(interp_value(&it, mask), (double[]){7, 7, 0.5, 0}, 4 * sizeof(double));
+	run(&it);
+	const double want_y[] = {0, 1, 2, -1}, want_d[] = {0.5, 1.5, 0, 0};
+	for (int i = 0; i < 4; i++) {
+		assert_true(interp_value(&it, y)[i] == want_y[i]);
+		assert_true(interp_value(&it, d)[i] == want_d[i]);
+	}
+	interp_free(&it);
+}
+
+/* The running statistics after one training pass from mean 0 and variance
+ * 1, and the eval-mode logits and loss with them, against PyTorch. */
+static void test_darts_eval_matches_pytorch(void **state)
+{
+	(void)state;
+	StFile f;
+	fixture_read(&f, "eval_darts.safetensors");
+	Arena a;
+	arena_init(&a);
+	Model *m = fixture_compile(&a, &f, "darts");
+	IrGraph *g = &m->g;
+	pass_infer(g);
+	Interp it;
+	assert_int_equal(interp_init(&it, g), 0);
+	fixture_load(&it, &f);
+	run(&it);
+	interp_update_running(&it, atof(st_meta(&f, "momentum")));
+	double worst_run = 0;
+	int nrun = 0;
+	for (int v = 0; v < g->n; v++) {
+		if (g->node[v].op != IR_RUNNING)
+			continue;
+		char key[512];
+		snprintf(key, sizeof key, "expect.running.%s", g->node[v].name);
+		const StTensor *t = st_find(&f, key);
+		if (!t)
+			fail_msg("the fixture has no `%s`", key);
+		for (int64_t i = 0; i < t->numel; i++) {
+			double want = ((const double *)t->data)[i], got = interp_value(&it, v)[i];
+			worst_run = fmax(worst_run, fabs(got - want) / (1e-3 + fabs(want)));
+		}
+		nrun++;
+	}
+	run(&it); /* eval mode on the statistics just updated */
+	int il = -1, ig = -1;
+	for (int i = 0; i < g->nout; i++) {
+		il = strcmp(g->out[i].name, INFER_LOSS) == 0 ? g->out[i].v : il;
+		ig = strcmp(g->out[i].name, INFER_LOGITS) == 0 ? g->out[i].v : ig;
+	}
+	const StTensor *logits = st_find(&f, "expect.eval.logits"), *loss = st_find(&f, "expect.eval.loss");
+	assert_true(il >= 0 && ig >= 0 && logits && loss);
+	double maxdiff = 0;
+	for (int64_t i = 0; i < logits->numel; i++) {
+		double want = ((const double *)logits->data)[i];
+		maxdiff = fmax(maxdiff, fabs(interp_value(&it, ig)[i] - want) / (1 + fabs(want)));
+	}
+	double want = ((const double *)loss->data)[0], got = interp_value(&it, il)[0];
+	printf("# darts: %d running statistics, max relative difference %.3g; eval mode: loss %.15g "
+	       "(PyTorch %.15g), max logit difference %.3g\n", nrun, worst_run, got, want, maxdiff);
+	assert_int_equal(nrun, 2 * g->nstat);
+	assert_true(worst_run < 1e-12);
+	assert_true(maxdiff < 1e-10);
+	assert_true(fabs(got - want) <= 1e-10 * fabs(want));
+	interp_free(&it);
+	arena_free(&a);
+	st_free(&f);
+}
+
 static void test_darts_forward_matches_pytorch(void **state)
 {
 	(void)state;
@@ -250,6 +346,8 @@ int main(void)
 		cmocka_unit_test(test_bad_labels_and_windows),
 		cmocka_unit_test(test_darts_forward_matches_pytorch),
 		cmocka_unit_test(test_s3_forward_matches_pytorch),
+		cmocka_unit_test(test_eval_mode_and_drop_by_hand),
+		cmocka_unit_test(test_darts_eval_matches_pytorch),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

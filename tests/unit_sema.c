@@ -256,9 +256,29 @@ static void test_canonical_names(void **state)
 	};
 	int k = 0;
 	for (int i = 0; i < m->g.n && k < (int)(sizeof first / sizeof first[0]); i++)
-		if (m->g.node[i].name)
+		if (m->g.node[i].op == IR_WEIGHT || m->g.node[i].op == IR_ALPHA)
 			assert_string_equal(m->g.node[i].name, first[k++]);
 	assert_int_equal(k, sizeof first / sizeof first[0]);
+	/* running statistics: a pair per batch norm, named like its weights,
+	 * in forward order, each recorded with its batch norm */
+	const char *running[] = {
+		"stem.1.running_mean", "stem.1.running_var",
+		"cells.0.preprocess0.2.running_mean", "cells.0.preprocess0.2.running_var",
+		"cells.0.preprocess1.2.running_mean", "cells.0.preprocess1.2.running_var",
+		"cells.0.edges.0.max_pool_3x3.1.running_mean",
+	};
+	k = 0;
+	for (int i = 0; i < m->g.n && k < (int)(sizeof running / sizeof running[0]); i++)
+		if (m->g.node[i].op == IR_RUNNING)
+			assert_string_equal(m->g.node[i].name, running[k++]);
+	assert_int_equal(k, sizeof running / sizeof running[0]);
+	assert_string_equal(m->g.node[m->g.stat[0].bn].scope, "stem");
+	assert_int_equal(m->g.stat[0].mean, tensor(m, "stem.1.running_mean"));
+	assert_int_equal(m->g.stat[0].var, tensor(m, "stem.1.running_var"));
+	/* the drop-path mask: a row per mixed edge of the 4 cells */
+	assert_true(m->g.drop >= 0);
+	assert_int_equal(m->g.node[m->g.drop].shape.d[0], 4 * 14);
+	assert_int_equal(m->g.node[m->g.drop].shape.d[1], m->g.node[m->g.input].shape.d[0]);
 
 	/* stem conv 48x1x3x3; dil_conv_5x5's depthwise weight 16x1x5x5 */
 	int w = tensor(m, "stem.0.weight");

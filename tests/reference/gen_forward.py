@@ -11,8 +11,8 @@ Run from anywhere with the Debian interpreter and python3-torch (needs a
 built ./nasc at the repo root, or NASC=/path/to/nasc):
     /usr/bin/python3 tests/reference/gen_forward.py
 
-gen_grad.py imports the helpers here (nasc_tensors, matched_tensors and the
-safetensors reader and writer).
+gen_grad.py and gen_eval.py import the helpers here (nasc_dump,
+nasc_tensors, matched_tensors and the safetensors reader and writer).
 """
 import json
 import os
@@ -50,8 +50,8 @@ def shape_of(s):
     return [int(d) for d in s.split(",")] if s else []
 
 
-def nasc_tensors(cfg):
-    """(weights, alphas) as lists of (name, shape) from `nasc dump --after=sema`."""
+def nasc_dump(cfg):
+    """The text of `nasc dump --after=sema` for cfg."""
     if not os.access(NASC, os.X_OK):
         fail("no nasc binary at %s: build it, or point NASC at one" % NASC)
     cmd = [NASC, "dump", "--after=sema"]
@@ -63,8 +63,14 @@ def nasc_tensors(cfg):
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if r.returncode != 0:
         fail("%s failed (%d):\n%s" % (" ".join(cmd), r.returncode, r.stderr))
-    weights = [(m.group(1), shape_of(m.group(2))) for m in WEIGHT_RE.finditer(r.stdout)]
-    alphas = [(m.group(1), shape_of(m.group(2))) for m in ALPHA_RE.finditer(r.stdout)]
+    return r.stdout
+
+
+def nasc_tensors(cfg):
+    """(weights, alphas) as lists of (name, shape) from `nasc dump --after=sema`."""
+    out = nasc_dump(cfg)
+    weights = [(m.group(1), shape_of(m.group(2))) for m in WEIGHT_RE.finditer(out)]
+    alphas = [(m.group(1), shape_of(m.group(2))) for m in ALPHA_RE.finditer(out)]
     return weights, alphas
 
 

@@ -212,6 +212,21 @@ def same_bits(a, b):
             b.contiguous().reshape(-1).numpy().tobytes())
 
 
+def assert_same(tensors, again, why):
+    """Two lists of (name, tensor) hold the same names and bits."""
+    assert [n for n, _ in again] == [n for n, _ in tensors], "%s names" % why
+    for (n, a), (_, b) in zip(tensors, again):
+        assert same_bits(a, b), "%s: %s" % (n, why)
+
+
+def write_verified(path, tensors, meta):
+    """Write the fixture, read it back and compare bitwise."""
+    write_safetensors(path, tensors, meta)
+    rmeta, back = read_safetensors(path)
+    assert rmeta == meta, "metadata mismatch"
+    assert_same(tensors, back, "data mismatch")
+
+
 def describe(cfg):
     return "%s (%s)" % (cfg["space"], " ".join("%s=%s" % (k, cfg[k]) for k in KEYS[1:]))
 
@@ -227,10 +242,7 @@ def generate(cfg, path, state=None):
         for (n, a), (_, b) in zip(tensors, state[1]):
             assert same_bits(a, b), "%s: state not copied exactly" % n
     # determinism: a second run gives bitwise the same file contents
-    again, _ = compute(cfg, state)
-    assert [n for n, _ in again] == [n for n, _ in tensors], "non-deterministic names"
-    for (n, a), (_, b) in zip(tensors, again):
-        assert same_bits(a, b), "%s: non-deterministic" % n
+    assert_same(tensors, compute(cfg, state)[0], "non-deterministic")
     # the fixture is right before it is written
     fd = fd_check(cfg, net64, pairs64, x64, y, grads)
 
@@ -238,14 +250,7 @@ def generate(cfg, path, state=None):
     meta["mode"] = "train"
     meta["generator"] = "tests/reference/gen_grad.py (torch %s)" % torch.__version__
     meta["precision"] = "state f32, expect f64"
-    write_safetensors(path, tensors, meta)
-
-    # verify: re-read and compare bitwise
-    rmeta, back = read_safetensors(path)
-    assert rmeta == meta, "metadata mismatch"
-    assert [n for n, _ in back] == [n for n, _ in tensors], "name/order mismatch"
-    for (n, a), (_, b) in zip(tensors, back):
-        assert same_bits(a, b), "%s: data mismatch" % n
+    write_verified(path, tensors, meta)
 
     nw = len(pairs64) - 2
     g = dict((n[len("expect.grad."):], t) for n, t in tensors if n.startswith("expect.grad."))
