@@ -62,7 +62,7 @@ static int run_grad(const NasProgram *p, const char *bin, const GradOptions *o,
 {
 	char err[1024];
 	NasBatch b;
-	if (state_load(p, o->load, params, err, sizeof err) != 0 ||
+	if (state_load(p, o->load, params, NULL, err, sizeof err) != 0 ||
 	    batch_load(p, o->batch, &b, err, sizeof err) != 0) {
 		fprintf(stderr, "%s: %s\n", bin, err);
 		return 1;
@@ -102,7 +102,7 @@ static int run_grad(const NasProgram *p, const char *bin, const GradOptions *o,
 		char loss[32];
 		snprintf(loss, sizeof loss, "%.17g", run.loss);
 		const char *const kv[] = {"state", o->load, "batch", o->batch, "loss", loss};
-		if (state_save(p, o->save_grad, grads, p->real_size,
+		if (state_save(p, o->save_grad, grads, NULL, p->real_size,
 			       p->real_size == 8 ? ST_F64 : ST_F32, kv, 3, err, sizeof err) != 0) {
 			fprintf(stderr, "%s: %s\n", bin, err);
 			return 1;

@@ -44,6 +44,9 @@ void state_init(const NasProgram *p, uint64_t seed, float *params)
 		case NAS_ALPHA:
 			init_normal(w, t->numel, 1e-3, seed, (uint64_t)i);
 			break;
+		case NAS_BN_MEAN:
+		case NAS_BN_VAR:
+			break;  /* never in the parameter table */
 		}
 	}
 }
@@ -70,11 +73,19 @@ static int table_index(const NasProgram *p, const char *name)
 	return -1;
 }
 
+static int is_running(const NasProgram *p, const char *name)
+{
+	for (int i = 0; i < p->nrunning_tensors; i++)
+		if (strcmp(p->running_tensors[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
 /* The first tensor of f that p does not have, or NULL. */
 static const StTensor *first_extra(const NasProgram *p, const StFile *f)
 {
 	for (size_t j = 0; j < f->ntensors; j++)
-		if (table_index(p, f->tensors[j].name) < 0)
+		if (table_index(p, f->tensors[j].name) < 0 && !is_running(p, f->tensors[j].name))
 			return &f->tensors[j];
 	return NULL;
 }
@@ -104,12 +115,12 @@ static int load_tensor(const NasProgram *p, const char *path, const StTensor *s,
 	return 0;
 }
 
-static int check_tensors(const NasProgram *p, const char *path, const StFile *f, void *params,
-			 char *err, size_t errlen)
+int state_read_tensors(const NasProgram *p, const char *path, const StFile *f,
+		      const NasTensor *table, int n, void *block, char *err, size_t errlen)
 {
-	for (int i = 0; i < p->ntensors; i++) {
-		const NasTensor *t = &p->tensors[i];
-		/* A state written by init has the table's order: try there first. */
+	for (int i = 0; i < n; i++) {
+		const NasTensor *t = &table[i];
+		/* A state written by nasc has the table's order: try there first. */
 		const StTensor *s = (size_t)i < f->ntensors && strcmp(f->tensors[i].name, t->name) == 0
 					    ? &f->tensors[i]
 					    : st_find(f, t->name);
@@ -120,6 +131,11 @@ static int check_tensors(const NasProgram *p, const char *path, const StFile *f,
 					    "tensor %s is missing, and the file has a tensor %s that "
 					    "the program does not (is it a state of another spec?)",
 					    t->name, x->name);
+			if (t->kind == NAS_BN_MEAN || t->kind == NAS_BN_VAR)
+				return st_errorf(err, errlen, path,
+					    "tensor %s is missing: the state has no batch-norm running "
+					    "statistics (states written by init and search have them)",
+					    t->name);
 			return st_errorf(err, errlen, path, "tensor %s is missing (the program has %d "
 				    "tensors, the file %zu)", t->name, p->ntensors, f->ntensors);
 		}
@@ -135,53 +151,57 @@ static int check_tensors(const NasProgram *p, const char *path, const StFile *f,
 				    "tensor %s has shape %s, the program expects %s", t->name, got,
 				    want);
 		}
-		if (load_tensor(p, path, s, params, t->offset, err, errlen) != 0)
+		if (load_tensor(p, path, s, block, t->offset, err, errlen) != 0)
 			return -1;
-	}
-	/* Every tensor of the table is there and names are unique in a file:
-	 * anything more is a tensor the program does not have. */
-	if (f->ntensors > (size_t)p->ntensors) {
-		const StTensor *x = first_extra(p, f);
-		return st_errorf(err, errlen, path,
-			    "unexpected tensor %s: the program has no tensor of that name (is "
-			    "this a state of another spec?)", x ? x->name : "?");
 	}
 	return 0;
 }
 
-int state_load(const NasProgram *p, const char *path, void *params, char *err, size_t errlen)
+static int check_tensors(const NasProgram *p, const char *path, const StFile *f, void *params,
+			 void *running, char *err, size_t errlen)
+{
+	if (state_read_tensors(p, path, f, p->tensors, p->ntensors, params, err, errlen) != 0 ||
+	    (running && state_read_tensors(p, path, f, p->running_tensors, p->nrunning_tensors, running,
+				   err, errlen) != 0))
+		return -1;
+	const StTensor *x = first_extra(p, f);
+	if (x)
+		return st_errorf(err, errlen, path,
+			    "unexpected tensor %s: the program has no tensor of that name (is "
+			    "this a state of another spec?)", x->name);
+	return 0;
+}
+
+int state_load(const NasProgram *p, const char *path, void *params, void *running, char *err,
+	       size_t errlen)
 {
 	StFile f;
 	if (st_read(path, &f, err, errlen) != 0)
 		return -1;
-	int rc = check_tensors(p, path, &f, params, err, errlen);
+	int rc = check_tensors(p, path, &f, params, running, err, errlen);
 	st_free(&f);
 	return rc;
 }
 
 /* ---- saving ---- */
 
-int state_save(const NasProgram *p, const char *path, const void *block, int real_size,
-	       StDtype dt, const char *const *kv, int nkv, char *err, size_t errlen)
+static int64_t max_numel(const NasTensor *table, int n, int64_t m)
+{
+	for (int i = 0; i < n; i++)
+		if (table[i].numel > m)
+			m = table[i].numel;
+	return m;
+}
+
+int state_add_tensors(StFile *f, const char *path, const NasTensor *table, int n,
+		      const void *block, int real_size, StDtype dt, char *err, size_t errlen)
 {
 	size_t es = st_dtype_size(dt);
-	int64_t maxn = 1;
-	for (int i = 0; i < p->ntensors; i++)
-		if (p->tensors[i].numel > maxn)
-			maxn = p->tensors[i].numel;
-	void *buf = malloc((size_t)maxn * es);
-	StFile f;
-	st_init(&f);
-	int rc = buf ? 0 : st_errorf(err, errlen, path, "out of memory");
-	if (rc == 0 && (st_set_meta(&f, "spec", p->spec) != 0 ||
-			st_set_meta(&f, "config", p->config) != 0 ||
-			st_set_meta(&f, "nasc_version", p->nasc_version) != 0))
-		rc = st_errorf(err, errlen, path, "out of memory");
-	for (int i = 0; rc == 0 && i < nkv; i++)
-		if (st_set_meta(&f, kv[2 * i], kv[2 * i + 1]) != 0)
-			rc = st_errorf(err, errlen, path, "out of memory");
-	for (int i = 0; rc == 0 && i < p->ntensors; i++) {
-		const NasTensor *t = &p->tensors[i];
+	void *buf = malloc((size_t)max_numel(table, n, 1) * es);
+	if (!buf)
+		return st_errorf(err, errlen, path, "out of memory");
+	for (int i = 0; i < n; i++) {
+		const NasTensor *t = &table[i];
 		for (int64_t k = 0; k < t->numel; k++) {
 			double v = nas_real_get(block, real_size, t->offset + k);
 			if (dt == ST_F64)
@@ -189,13 +209,56 @@ int state_save(const NasProgram *p, const char *path, const void *block, int rea
 			else
 				((float *)buf)[k] = (float)v;
 		}
-		if (st_add(&f, t->name, dt, t->rank, t->shape, buf) != 0)
-			rc = st_errorf(err, errlen, path, "cannot store tensor %s (out of memory?)",
-				  t->name);
+		if (st_add(f, t->name, dt, t->rank, t->shape, buf) != 0) {
+			free(buf);
+			return st_errorf(err, errlen, path, "cannot store tensor %s (out of memory?)",
+				    t->name);
+		}
 	}
+	free(buf);
+	return 0;
+}
+
+int state_save(const NasProgram *p, const char *path, const void *block, const void *running,
+	       int real_size, StDtype dt, const char *const *kv, int nkv, char *err,
+	       size_t errlen)
+{
+	StFile f;
+	st_init(&f);
+	int rc = state_begin(p, &f, path, kv, nkv, err, errlen);
+	if (rc == 0)
+		rc = state_add_tensors(&f, path, p->tensors, p->ntensors, block, real_size, dt, err,
+				       errlen);
+	if (rc == 0 && running)
+		rc = state_add_tensors(&f, path, p->running_tensors, p->nrunning_tensors, running,
+				       real_size, dt, err, errlen);
 	if (rc == 0)
 		rc = st_write(path, &f, err, errlen);
 	st_free(&f);
-	free(buf);
 	return rc;
+}
+
+int state_begin(const NasProgram *p, StFile *f, const char *path, const char *const *kv, int nkv,
+		char *err, size_t errlen)
+{
+	if (st_set_meta(f, "spec", p->spec) != 0 || st_set_meta(f, "config", p->config) != 0 ||
+	    st_set_meta(f, "nasc_version", p->nasc_version) != 0)
+		return st_errorf(err, errlen, path, "out of memory");
+	for (int i = 0; i < nkv; i++)
+		if (st_set_meta(f, kv[2 * i], kv[2 * i + 1]) != 0)
+			return st_errorf(err, errlen, path, "out of memory");
+	return 0;
+}
+
+void state_init_running(const NasProgram *p, void *running, int real_size)
+{
+	for (int i = 0; i < p->nrunning_tensors; i++) {
+		const NasTensor *t = &p->running_tensors[i];
+		double v = t->kind == NAS_BN_VAR ? 1.0 : 0.0;
+		for (int64_t k = 0; k < t->numel; k++)
+			if (real_size == 8)
+				((double *)running)[t->offset + k] = v;
+			else
+				((float *)running)[t->offset + k] = (float)v;
+	}
 }
