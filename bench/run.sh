@@ -147,6 +147,14 @@ for c in $configs; do
 		die "$c: $bin bench failed"
 	check_json "$out" "$bin bench"
 	cat "$out" >> "$results"
+	# The same step on one thread: how much the second core buys.
+	one=$work/$c.nasc1.json
+	if [ "$threads" -gt 1 ]; then
+		echo "bench $c: nasc step on 1 thread" >&2
+		"$bin" bench --threads 1 --only step --iters "$iters" --warmup "$warmup" --json > "$one" ||
+			die "$c: $bin bench --threads 1 failed"
+		cat "$one" >> "$results"
+	fi
 
 	if [ $have_torch = yes ]; then
 		echo "bench $c: PyTorch, $warmup warmup + $iters timed iterations" >&2
@@ -167,6 +175,11 @@ for c in $configs; do
 	echo "threads: $threads_used; $warmup warmup + $iters timed iterations;" \
 		"nasc's last loss $(field loss "$out")"
 	table "$out" "$tout" || exit 1
+	if [ "$threads" -gt 1 ]; then
+		s1=$(part median "$(field step_ms "$one")") sn=$(part median "$(field step_ms "$out")")
+		awk -v a="$s1" -v b="$sn" -v t="$threads" 'BEGIN {
+			printf "nasc step on 1 thread: %.2f ms median; on %d: %.2f ms, %.2fx faster\n", a, t, b, a / b }'
+	fi
 	if [ "$tout" = - ]; then
 		echo "PyTorch: not available ($python cannot import torch): no ratios"
 	else

@@ -8,9 +8,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "commands.h"
 #include "nasrt.h"
 #include "suggest.h"
+
+int nas_set_threads(const char *bin, int n)
+{
+#ifdef _OPENMP
+	(void)bin;
+	if (n > 0)
+		omp_set_num_threads(n);
+	return omp_get_max_threads();
+#else
+	if (n > 1)
+		fprintf(stderr, "%s: built without OpenMP, running on one thread\n", bin);
+	return 1;
+#endif
+}
 
 /* ---- help ---- */
 
@@ -32,6 +50,11 @@ static void help_main(FILE *fp, const NasProgram *p, const char *bin)
 	about(fp, p);
 	fputs("\n"
 	      "commands:\n"
+	      "  search [--data DIR] [--out DIR] [--epochs N] [--subset N] [--set NAME=VALUE]\n"
+	      "                        the architecture search (the main job)\n"
+	      "  search --resume DIR   go on with a search that was stopped\n"
+	      "  eval --load STATE [--data DIR]\n"
+	      "                        accuracy and loss of a state on the test set\n"
 	      "  init --seed N --save STATE\n"
 	      "                        initialize every tensor from seed N; save the state\n"
 	      "  grad --load STATE --batch BATCH [--save-grad GRAD] [--json]\n"
@@ -47,6 +70,80 @@ static void help_main(FILE *fp, const NasProgram *p, const char *bin)
 	      "States, batches and gradients are safetensors files.  Exit status: 0 fine,\n"
 	      "1 bad input (a file or its contents), 2 a bad command line.\n",
 	      fp);
+}
+
+static void help_search(FILE *fp, const NasProgram *p, const char *bin)
+{
+	const NasSchedule *s = &p->schedule;
+	fprintf(fp, "usage: %s search [--data DIR] [--out DIR] [--epochs N] [--seed N]\n"
+		"       [--subset N] [--threads N] [--set NAME=VALUE]... [--mean M] [--std S]\n"
+		"       [--json]\n"
+		"       %s search --resume DIR [--data DIR] [--threads N] [--json]\n\n", bin, bin);
+	about(fp, p);
+	fprintf(fp,
+		"\n"
+		"Search the architecture, first-order DARTS: each step an Adam step on alpha\n"
+		"from a validation batch, then an SGD step on the weights from a training\n"
+		"batch; after each epoch the validation set in eval mode.  Progress goes to\n"
+		"stderr, the final genotype to stdout, and every file to the output folder:\n"
+		"  log.jsonl               one JSON record per epoch\n"
+		"  checkpoint.safetensors  the state after the latest epoch (for --resume)\n"
+		"  genotype.json, genotype.txt, <cell>.dot (and .svg with Graphviz)\n"
+		"  state.safetensors       the final weights, alpha and running statistics\n"
+		"\n"
+		"options:\n"
+		"  --data DIR            the dataset: IDX (MNIST, Fashion-MNIST), CIFAR-10 or\n"
+		"                        -100 binaries, or train/test.safetensors (default\n"
+		"                        %s)\n"
+		"  --out DIR             the output folder (default search-<spec>); it must not\n"
+		"                        hold a search already\n"
+		"  --resume DIR          go on from DIR's checkpoint, with its settings\n"
+		"  --epochs N            (the spec's: %" PRId64 ")\n"
+		"  --batch N             must be the compiled batch, %" PRId64 "\n"
+		"  --seed N              (the spec's: %" PRId64 ")\n"
+		"  --subset N            search on N images of the training set (a random\n"
+		"                        subset), for quick runs\n"
+		"  --threads N           OpenMP threads (default OMP_NUM_THREADS, or one per core)\n"
+		"  --set NAME=VALUE      any setting of the spec's search block: weights.lr,\n"
+		"                        weights.lr_min, weights.momentum, weights.nesterov,\n"
+		"                        weights.clip, weights.schedule, arch.lr, arch.beta1,\n"
+		"                        arch.beta2, arch.eps, arch.weight_decay, l2, split,\n"
+		"                        drop_path.prob, drop_path.ramp, cutout.prob,\n"
+		"                        cutout.length, cutout.ramp, crop, flip, ...\n"
+		"  --mean M, --std S     the normalization: one number, or one per channel,\n"
+		"                        comma-separated (default: computed over the training set)\n"
+		"  --json                print the final summary as one JSON object\n"
+		"  -h, --help            print this help\n"
+		"\n"
+		"The spec's settings: split %g, sgd lr %g to %g, momentum %g, clip %g, l2 %g;\n"
+		"adam lr %g, betas %g %g, weight decay %g; crop %" PRId64 ", flip %s, cutout %g,\n"
+		"drop-path %g.  A batch holds %" PRId64 " images (compiled in); an epoch takes\n"
+		"every whole batch of the training part of the split.\n",
+		NAS_DEFAULT_DATA, s->epochs, p->batch, s->seed, s->split, s->weights.lr,
+		s->weights.lr_min, s->weights.momentum, s->weights.clip, s->l2, s->arch.lr,
+		s->arch.beta1, s->arch.beta2, s->arch.weight_decay, s->crop, s->flip ? "on" : "off",
+		s->cutout.prob, s->drop_path.prob, p->batch);
+}
+
+static void help_eval(FILE *fp, const NasProgram *p, const char *bin)
+{
+	fprintf(fp, "usage: %s eval --load STATE [--data DIR] [--train] [--threads N] [--json]\n\n",
+		bin);
+	about(fp, p);
+	fprintf(fp,
+		"\n"
+		"The accuracy and mean cross-entropy loss of a state on the test set, in eval\n"
+		"mode (batch norms use the state's running statistics).  Images are normalized\n"
+		"as the search that wrote the state normalized them.\n"
+		"\n"
+		"options:\n"
+		"  --load STATE          a state written by search (state.safetensors) or init\n"
+		"  --data DIR            the dataset (default %s)\n"
+		"  --train               the training set instead of the test set\n"
+		"  --threads N           OpenMP threads\n"
+		"  --json                print {\"set\", \"images\", \"loss\", \"accuracy\"}\n"
+		"  -h, --help            print this help\n",
+		NAS_DEFAULT_DATA);
 }
 
 static void help_init(FILE *fp, const NasProgram *p, const char *bin)
@@ -129,11 +226,12 @@ static void help_bench(FILE *fp, const NasProgram *p, const char *bin)
 
 /* ---- commands and their options ---- */
 
-enum { MAX_OPTS = 8 };
+enum { MAX_OPTS = 16, MAX_SETS = 64 };
 
 typedef struct Opt {
 	const char *name;  /* with the dashes */
 	const char *arg;   /* the value's name, or NULL for a flag */
+	int repeat;        /* may be given several times (--set) */
 } Opt;
 
 typedef struct Cmd {
@@ -142,12 +240,24 @@ typedef struct Cmd {
 	void (*help)(FILE *fp, const NasProgram *p, const char *bin);
 } Cmd;
 
-enum { INIT, GRAD, BENCH, HELP, NCMDS };
+enum { SEARCH, EVAL, INIT, GRAD, BENCH, HELP, NCMDS };
+enum { S_DATA, S_OUT, S_RESUME, S_EPOCHS, S_BATCH, S_SEED, S_SUBSET, S_THREADS, S_SET, S_MEAN,
+       S_STD, S_JSON };                                     /* search */
+enum { E_LOAD, E_DATA, E_TRAIN, E_THREADS, E_JSON };       /* eval */
 enum { O_SEED, O_SAVE };                                   /* init */
 enum { G_LOAD, G_BATCH, G_SAVE_GRAD, G_JSON, G_SEED, G_ALPHA }; /* grad */
 enum { B_ITERS, B_WARMUP, B_SEED, B_THREADS, B_JSON, B_ONLY }; /* bench */
 
 static const Cmd cmds[NCMDS] = {
+	[SEARCH] = {"search",
+		    {{"--data", "DIR"}, {"--out", "DIR"}, {"--resume", "DIR"}, {"--epochs", "N"},
+		     {"--batch", "N"}, {"--seed", "N"}, {"--subset", "N"}, {"--threads", "N"},
+		     {"--set", "NAME=VALUE", 1}, {"--mean", "M"}, {"--std", "S"}, {"--json", NULL}},
+		    help_search},
+	[EVAL] = {"eval",
+		  {{"--load", "STATE"}, {"--data", "DIR"}, {"--train", NULL}, {"--threads", "N"},
+		   {"--json", NULL}},
+		  help_eval},
 	[INIT] = {"init", {{"--seed", "N"}, {"--save", "STATE"}}, help_init},
 	[GRAD] = {"grad",
 		  {{"--load", "STATE"}, {"--batch", "BATCH"}, {"--save-grad", "GRAD"},
@@ -271,7 +381,7 @@ static const char *program_problem(const NasProgram *p, char *buf, size_t n)
  * k's value ("" for a given flag), or NULL.  Returns 0, or an exit status:
  * 0 with *done set after printing help, 2 after a usage error. */
 static int parse_opts(const NasProgram *p, const char *bin, int c, int argc, char **argv,
-		      int first, const char **vals, int *done)
+		      int first, const char **vals, const char **many, int *nmany, int *done)
 {
 	const Cmd *cmd = &cmds[c];
 	int nopts = 0;
@@ -300,7 +410,7 @@ static int parse_opts(const NasProgram *p, const char *bin, int c, int argc, cha
 			snprintf(name, sizeof name, "%.*s", (int)(len < 63 ? len : 63), a);
 			return unknown(bin, cmd->name, "option", name, names, nopts);
 		}
-		if (vals[k])
+		if (vals[k] && !cmd->opts[k].repeat)
 			return usage_error(bin, cmd->name, "%s is given twice", names[k]);
 		if (!cmd->opts[k].arg) {
 			if (eq)
@@ -317,6 +427,12 @@ static int parse_opts(const NasProgram *p, const char *bin, int c, int argc, cha
 		if (cmd->opts[k].arg && !vals[k][0])
 			return usage_error(bin, cmd->name, "%s needs a value: %s %s", names[k],
 					   names[k], cmd->opts[k].arg);
+		if (cmd->opts[k].repeat) {
+			if (*nmany == MAX_SETS)
+				return usage_error(bin, cmd->name, "%s is given more than %d times",
+						   names[k], MAX_SETS);
+			many[(*nmany)++] = vals[k];
+		}
 	}
 	return 0;
 }
@@ -375,6 +491,55 @@ static int bench(const NasProgram *p, const char *bin, const char **vals)
 	return cmd_bench(p, bin, &o);
 }
 
+/* An optional count of at least lo: -1 when val is NULL. */
+static int i64_of(const char *bin, const char *cmd, const char *opt, const char *val, int64_t lo,
+		  int64_t *out)
+{
+	uint64_t v;
+	*out = -1;
+	if (!val)
+		return 0;
+	if (parse_u64(val, &v) != 0 || v < (uint64_t)lo || v > (uint64_t)INT64_MAX)
+		return usage_error(bin, cmd, "%s needs an integer of at least %" PRId64 ", not '%s'",
+				   opt, lo, val);
+	*out = (int64_t)v;
+	return 0;
+}
+
+static int search(const NasProgram *p, const char *bin, const char **vals, const char **many,
+		  int nmany)
+{
+	SearchOptions o = {
+		.data = vals[S_DATA], .out = vals[S_OUT], .resume = vals[S_RESUME],
+		.sets = many, .nsets = nmany, .mean = vals[S_MEAN], .std = vals[S_STD],
+		.json = vals[S_JSON] != NULL,
+	};
+	int rc;
+	if (o.out && o.resume)
+		return usage_error(bin, "search", "--resume DIR resumes the search in DIR; "
+				   "--out cannot go with it");
+	if ((rc = i64_of(bin, "search", "--epochs", vals[S_EPOCHS], 1, &o.epochs)) != 0 ||
+	    (rc = i64_of(bin, "search", "--batch", vals[S_BATCH], 1, &o.batch)) != 0 ||
+	    (rc = i64_of(bin, "search", "--seed", vals[S_SEED], 0, &o.seed)) != 0 ||
+	    (rc = i64_of(bin, "search", "--subset", vals[S_SUBSET], 2, &o.subset)) != 0 ||
+	    (rc = count_of(bin, "search", "--threads", vals[S_THREADS], 0, 4096, &o.threads)) != 0)
+		return rc;
+	if (o.subset < 0)
+		o.subset = 0;
+	return cmd_search(p, bin, &o);
+}
+
+static int eval(const NasProgram *p, const char *bin, const char **vals)
+{
+	EvalOptions o = {.load = vals[E_LOAD], .data = vals[E_DATA], .train = vals[E_TRAIN] != NULL,
+			 .json = vals[E_JSON] != NULL};
+	int rc;
+	if ((rc = need(bin, "eval", o.load, "--load STATE")) != 0 ||
+	    (rc = count_of(bin, "eval", "--threads", vals[E_THREADS], 0, 4096, &o.threads)) != 0)
+		return rc;
+	return cmd_eval(p, bin, &o);
+}
+
 static int run(const NasProgram *p, const char *bin, int argc, char **argv)
 {
 	if (argc < 2) {
@@ -407,8 +572,8 @@ static int run(const NasProgram *p, const char *bin, int argc, char **argv)
 		return 0;
 	}
 
-	const char *vals[MAX_OPTS] = {NULL};
-	int done = 0, rc = parse_opts(p, bin, c, argc, argv, 2, vals, &done);
+	const char *vals[MAX_OPTS] = {NULL}, *many[MAX_SETS];
+	int nmany = 0, done = 0, rc = parse_opts(p, bin, c, argc, argv, 2, vals, many, &nmany, &done);
 	if (rc != 0 || done)
 		return rc;
 	char problem[256];
@@ -427,6 +592,10 @@ static int run(const NasProgram *p, const char *bin, int argc, char **argv)
 	}
 	if (c == BENCH)
 		return bench(p, bin, vals);
+	if (c == SEARCH)
+		return search(p, bin, vals, many, nmany);
+	if (c == EVAL)
+		return eval(p, bin, vals);
 	GradOptions o = {
 		.load = vals[G_LOAD], .batch = vals[G_BATCH], .save_grad = vals[G_SAVE_GRAD],
 		.json = vals[G_JSON] != NULL, .alpha_only = vals[G_ALPHA] != NULL,

@@ -214,19 +214,6 @@ static Timing measure(Bench *b, void (*fn)(Bench *))
 
 /* ---- the report ---- */
 
-static int set_threads(const char *bin, int n)
-{
-#ifdef _OPENMP
-	(void)bin;
-	if (n > 0)
-		omp_set_num_threads(n);
-	return omp_get_max_threads();
-#else
-	if (n > 1)
-		fprintf(stderr, "%s: bench: built without OpenMP, running on one thread\n", bin);
-	return 1;
-#endif
-}
 
 static void json_string(const char *s)
 {
@@ -336,7 +323,7 @@ static void print_table(const NasProgram *p, const BenchOptions *o, const Report
 int cmd_bench(const NasProgram *p, const char *bin, const BenchOptions *o)
 {
 	Report r = {
-		.threads = set_threads(bin, o->threads),
+		.threads = nas_set_threads(bin, o->threads),
 		.fwd_flops = (double)p->flops * (double)p->batch,
 		.weight_params = nas_set_numel(p, NAS_WEIGHTS),
 		.alpha_size = nas_set_numel(p, NAS_ALPHAS),

@@ -39,4 +39,37 @@ typedef struct BenchOptions {
  * random batches. */
 int cmd_bench(const NasProgram *p, const char *bin, const BenchOptions *o);
 
+typedef struct SearchOptions {
+	const char *data;       /* the dataset's folder, or NULL: Fashion-MNIST */
+	const char *out;        /* the output folder, or NULL: search-<spec> */
+	const char *resume;     /* a folder to resume, or NULL */
+	int64_t epochs, batch, seed; /* -1: the spec's */
+	int64_t subset;         /* 0: the whole training set */
+	int threads;            /* 0: OpenMP's default */
+	const char *const *sets;/* NAME=VALUE settings, in order */
+	int nsets;
+	const char *mean, *std; /* "0.5" or "0.49,0.48,0.45", or NULL: computed */
+	int json;               /* the final summary as one JSON object */
+} SearchOptions;
+
+/* search: the bilevel search, with a log, checkpoints, the genotype. */
+int cmd_search(const NasProgram *p, const char *bin, const SearchOptions *o);
+
+typedef struct EvalOptions {
+	const char *load;       /* the state */
+	const char *data;       /* the dataset's folder, or NULL: Fashion-MNIST */
+	int train;              /* the training set rather than the test set */
+	int threads;
+	int json;
+} EvalOptions;
+
+/* eval: loss and accuracy of a state on the test set, in eval mode. */
+int cmd_eval(const NasProgram *p, const char *bin, const EvalOptions *o);
+
+/* The dataset nothing else is named: Debian's dataset-fashion-mnist. */
+#define NAS_DEFAULT_DATA "/usr/share/datasets/fashion-mnist"
+
+/* Sets the OpenMP thread count (n > 0) and returns the count in force. */
+int nas_set_threads(const char *bin, int n);
+
 #endif

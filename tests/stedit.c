@@ -9,6 +9,10 @@
  *   stedit dump FILE                     every element: NAME INDEX VALUE
  *   stedit batch OUT B C H W CLASSES SEED
  *                                        x N(0, 1), y uniform labels
+ *   stedit images OUT N C H W CLASSES SEED
+ *                                        a learnable image set: x F32 in
+ *                                        [0, 1], noise plus a bright 2x2
+ *                                        patch whose place is the label
  *   stedit drop IN OUT NAME
  *   stedit rename IN OUT NAME NEWNAME
  *   stedit retype IN OUT NAME DTYPE      values converted; NAME * for all
@@ -171,6 +175,25 @@ static int cmd_get(const char *path, const char *name, const char *index)
 	return rc;
 }
 
+/* Writes x (F32 xs) and y (I64 [xs[0]]) to path and frees both; x or y
+ * NULL means memory ran out. */
+static int write_xy(const char *path, const int64_t *xs, float *x, int64_t *y)
+{
+	StFile f;
+	st_init(&f);
+	char err[1024];
+	int rc = !x || !y || st_add(&f, "x", ST_F32, 4, xs, x) != 0 ||
+		 st_add(&f, "y", ST_I64, 1, xs, y) != 0;
+	if (rc)
+		die("out of memory", NULL);
+	else if ((rc = st_write(path, &f, err, sizeof err) != 0))
+		die(err, NULL);
+	st_free(&f);
+	free(x);
+	free(y);
+	return rc;
+}
+
 static int cmd_batch(char **a)
 {
 	int64_t v[6]; /* B C H W CLASSES SEED */
@@ -181,26 +204,52 @@ static int cmd_batch(char **a)
 	int64_t xs[4] = {v[0], v[1], v[2], v[3]}, n = v[0] * v[1] * v[2] * v[3];
 	float *x = malloc((size_t)n * sizeof *x);
 	int64_t *y = malloc((size_t)v[0] * sizeof *y);
-	StFile f;
-	st_init(&f);
-	char err[1024];
-	int rc = !x || !y;
-	if (!rc) {
+	if (x && y) {
 		rng_fill_normal(x, n, (uint64_t)v[5], 0, 0);
 		Rng r;
 		rng_seed(&r, (uint64_t)v[5], 1);
 		for (int64_t b = 0; b < v[0]; b++)
 			y[b] = rng_below(&r, (uint32_t)v[4]);
-		rc = st_add(&f, "x", ST_F32, 4, xs, x) != 0 || st_add(&f, "y", ST_I64, 1, xs, y) != 0;
 	}
-	if (rc)
-		die("out of memory", NULL);
-	else if ((rc = st_write(a[0], &f, err, sizeof err) != 0))
-		die(err, NULL);
-	st_free(&f);
-	free(x);
-	free(y);
-	return rc;
+	return write_xy(a[0], xs, x, y);
+}
+
+/* Images whose class is where their bright patch is (class k: row and
+ * column from k on a grid over the image), under uniform noise; a search
+ * can tell them apart in a few epochs. */
+static int cmd_images(char **a)
+{
+	int64_t v[6]; /* N C H W CLASSES SEED */
+	for (int i = 0; i < 5; i++)
+		if ((v[i] = strtoll(a[i + 1], NULL, 10)) <= 0)
+			return die("sizes must be positive", a[i + 1]);
+	v[5] = strtoll(a[6], NULL, 10);
+	int64_t N = v[0], C = v[1], H = v[2], W = v[3], K = v[4];
+	int64_t xs[4] = {N, C, H, W}, n = N * C * H * W;
+	int64_t grid = 1;
+	while (grid * grid < K)
+		grid++;
+	if (H < 2 * grid || W < 2 * grid)
+		return die("images too small for the classes", a[3]);
+	float *x = malloc((size_t)n * sizeof *x);
+	int64_t *y = malloc((size_t)N * sizeof *y);
+	if (x && y) {
+		rng_fill_uniform(x, n, (uint64_t)v[5], 0, 0);
+		Rng r;
+		rng_seed(&r, (uint64_t)v[5], 1);
+		for (int64_t i = 0; i < N; i++) {
+			int64_t k = y[i] = rng_below(&r, (uint32_t)K);
+			int64_t r0 = (k / grid) * (H / grid), c0 = (k % grid) * (W / grid);
+			for (int64_t c = 0; c < C; c++)
+				for (int64_t j = 0; j < H * W; j++) {
+					float *px = &x[((i * C + c) * H) * W + j];
+					int64_t hh = j / W, ww = j % W;
+					int in = hh >= r0 && hh < r0 + 2 && ww >= c0 && ww < c0 + 2;
+					*px = in ? 0.7f + 0.3f * *px : 0.5f * *px;
+				}
+		}
+	}
+	return write_xy(a[0], xs, x, y);
 }
 
 /* The editing commands: read IN, change one tensor, write OUT. */
@@ -307,6 +356,8 @@ int main(int argc, char **argv)
 		return cmd_get(argv[2], argv[3], argv[4]);
 	if (argc == 9 && strcmp(argv[1], "batch") == 0)
 		return cmd_batch(argv + 2);
+	if (argc == 9 && strcmp(argv[1], "images") == 0)
+		return cmd_images(argv + 2);
 	if (argc >= 5)
 		return cmd_edit(argv[1], argc - 2, argv + 2);
 	fprintf(stderr, "usage: see the comment at the top of tests/stedit.c\n");

@@ -1,0 +1,449 @@
+/* cmd_search.c - `BIN search`, the main job: a first-order DARTS search
+ * on a dataset, with progress on stderr and an output folder:
+ *   log.jsonl               one record per epoch (runlog.c)
+ *   checkpoint.safetensors  the search's state after the latest epoch
+ *   genotype.json, genotype.txt, <cell>.dot (.svg)  the architecture found
+ *   state.safetensors       the final weights, alpha and running statistics
+ * `--resume DIR` goes on from the checkpoint of a run that was stopped or
+ * killed, and ends where the uninterrupted run would have, bit for bit.
+ *
+ * Nothing written is ever overwritten by a failed run: a fresh search
+ * refuses a folder that already holds one, and every file is replaced
+ * whole (atomic.c), the log appended to line by line. */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "commands.h"
+#include "data.h"
+#include "genotype.h"
+#include "progress.h"
+#include "runlog.h"
+#include "safetensors.h"
+#include "schedule.h"
+#include "search.h"
+#include "state.h"
+
+enum { PATH_MAX_ = 4096 };
+
+typedef struct Ctx {
+	const NasProgram *p;
+	const char *bin;
+	const SearchOptions *o;
+	char dir[PATH_MAX_];
+	Progress pg;
+	int64_t kill_at;        /* NASC_FAULT_KILL_AT_STEP, or -1 */
+	int64_t steps_before;   /* steps of the epochs before this one */
+} Ctx;
+
+static int fail(const Ctx *c, const char *fmt, const char *a, const char *b)
+{
+	fprintf(stderr, "%s: ", c->bin);
+	fprintf(stderr, fmt, a, b);
+	fputc('\n', stderr);
+	return 1;
+}
+
+static void path_in(char *buf, size_t n, const char *dir, const char *name)
+{
+	snprintf(buf, n, "%s/%s", dir, name);
+}
+
+static int exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0;
+}
+
+/* mkdir -p */
+static int make_dir(const char *dir)
+{
+	char tmp[PATH_MAX_];
+	snprintf(tmp, sizeof tmp, "%s", dir);
+	for (char *q = tmp + 1; *q; q++)
+		if (*q == '/') {
+			*q = '\0';
+			if (mkdir(tmp, 0777) != 0 && errno != EEXIST)
+				return -1;
+			*q = '/';
+		}
+	return mkdir(tmp, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* The testing hook of the kill-and-resume test: with
+ * NASC_FAULT_KILL_AT_STEP=N the process SIGKILLs itself after global step
+ * N (counted over every epoch, from 1), as a crash would stop it. */
+static void on_step(void *ctx, const Search *s, int64_t step, int64_t steps, double loss,
+		    double acc)
+{
+	(void)s;
+	Ctx *c = ctx;
+	progress_step(&c->pg, step, steps, loss, acc);
+	if (c->kill_at >= 0 && c->steps_before + step >= c->kill_at)
+		raise(SIGKILL);
+}
+
+/* ---- settings ---- */
+
+static int parse_list(const char *text, double *out, int64_t n)
+{
+	const char *v = text;
+	int64_t k = 0;
+	for (; k < n; k++) {
+		char *end;
+		out[k] = strtod(v, &end);
+		if (end == v)
+			return -1;
+		v = end;
+		if (*v != ',')
+			break;
+		v++;
+	}
+	if (*v)
+		return -1;
+	if (k == 0)  /* one value for every channel */
+		for (int64_t i = 1; i < n; i++)
+			out[i] = out[0];
+	else if (k + 1 != n)
+		return -1;
+	return 0;
+}
+
+/* The settings of a fresh search: the spec's, then the options. */
+static int settings(Ctx *c, NasSchedule *s)
+{
+	const NasProgram *p = c->p;
+	const SearchOptions *o = c->o;
+	char err[512], num[32];
+	*s = p->schedule;
+	/* A bad setting is a bad command line: exit 2. */
+	for (int i = 0; i < o->nsets; i++)
+		if (sched_set_pair(s, o->sets[i], err, sizeof err) != 0)
+			return 1 + fail(c, "--set: %s%s", err, "");
+	struct { int64_t v; const char *name; } direct[] = {
+		{o->epochs, "epochs"}, {o->batch, "batch"}, {o->seed, "seed"}};
+	for (int i = 0; i < 3; i++) {
+		if (direct[i].v < 0)
+			continue;
+		snprintf(num, sizeof num, "%" PRId64, direct[i].v);
+		if (sched_set(s, direct[i].name, num, err, sizeof err) != 0)
+			return 1 + fail(c, "--%s", err, "");
+	}
+	if (s->batch != p->batch) {
+		snprintf(err, sizeof err, "batch %" PRId64 " asked for, but this binary was compiled "
+			 "for batch %" PRId64 " (shapes are static); rebuild it with nasc build -D "
+			 "batch=%" PRId64, s->batch, p->batch, s->batch);
+		return 1 + fail(c, "%s%s", err, "");
+	}
+	if (s->second_order)
+		return 1 + fail(c, "second-order search is not available yet; use --set order=first%s%s",
+			    "", "");
+	if (s->hessian.mode != NAS_HESS_NONE || s->controller.kind != NAS_CTRL_NONE)
+		fprintf(stderr, "%s: note: this version does not track the Hessian yet, so the "
+			"search runs without hessian tracking and without a controller\n", c->bin);
+	return 0;
+}
+
+/* ---- the data ---- */
+
+static int load_data(Ctx *c, const char *dir, Dataset *d)
+{
+	const NasProgram *p = c->p;
+	char err[1024];
+	if (data_load(dir, DATA_TRAIN, d, err, sizeof err) != 0)
+		return fail(c, "%s%s", err, "");
+	if (d->c != p->in_c || d->h != p->in_h || d->w != p->in_w) {
+		fprintf(stderr, "%s: %s: the images are %" PRId64 "x%" PRId64 "x%" PRId64
+			", this binary was compiled for %" PRId64 "x%" PRId64 "x%" PRId64
+			" (rebuild it with nasc build -D input=%" PRId64 "x%" PRId64 "x%" PRId64 ")\n",
+			c->bin, dir, d->c, d->h, d->w, p->in_c, p->in_h, p->in_w, d->c, d->h, d->w);
+		data_free(d);
+		return 1;
+	}
+	if (d->c > DATA_MAX_C) {
+		fprintf(stderr, "%s: %s: %" PRId64 " channels; at most %d are supported\n", c->bin,
+			dir, d->c, DATA_MAX_C);
+		data_free(d);
+		return 1;
+	}
+	if (d->classes > p->classes) {
+		fprintf(stderr, "%s: %s: the labels go up to %" PRId64 ", this binary was compiled "
+			"for %" PRId64 " classes (rebuild it with nasc build -D classes=%" PRId64 ")\n",
+			c->bin, dir, d->classes - 1, p->classes, d->classes);
+		data_free(d);
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- the run ---- */
+
+static void write_genotype_files(Ctx *c, const Genotype *g, int final)
+{
+	char err[1024];
+	if (genotype_save(g, c->dir, err, sizeof err) != 0)
+		fprintf(stderr, "%s: %s%s\n", c->bin, err, final ? "" : " (going on)");
+}
+
+static int finish(Ctx *c, const Search *s, const Genotype *g, const EpochStats *last)
+{
+	const NasProgram *p = c->p;
+	char path[PATH_MAX_ + 32], err[1024], mean[256] = "", std[256] = "";
+	for (int64_t k = 0; k < p->in_c; k++) {
+		snprintf(mean + strlen(mean), sizeof mean - strlen(mean), "%s%.17g", k ? "," : "",
+			 s->cfg.mean[k]);
+		snprintf(std + strlen(std), sizeof std - strlen(std), "%s%.17g", k ? "," : "",
+			 s->cfg.std[k]);
+	}
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mf = open_memstream(&text, &len);
+	if (mf) {
+		genotype_write_text(mf, g);
+		fclose(mf);
+	}
+	const char *const kv[] = {"data", s->cfg.data, "mean", mean, "std", std, "genotype",
+				  text ? text : ""};
+	path_in(path, sizeof path, c->dir, "state.safetensors");
+	int rc = state_save(p, path, s->params, s->running, p->real_size,
+			    p->real_size == 8 ? ST_F64 : ST_F32, kv, 4, err, sizeof err);
+	if (rc != 0)
+		fprintf(stderr, "%s: %s\n", c->bin, err);
+	write_genotype_files(c, g, 1);
+	if (c->o->json) {
+		printf("{\"out\": \"%s\", \"epochs\": %" PRId64 ", \"val_acc\": %.9g, \"val_loss\": "
+		       "%.9g, \"genotype\": \"%s\"}\n", c->dir, s->epoch, last ? last->val_acc : -1,
+		       last ? last->val_loss : -1, text ? text : "");
+	} else {
+		printf("%s\n", text ? text : "");
+		if (last)
+			printf("validation accuracy %.2f%% (loss %.4f) after %" PRId64 " epochs\n",
+			       100 * last->val_acc, last->val_loss, s->epoch);
+		printf("in %s/: log.jsonl, genotype.json, genotype.txt, the cells as .dot%s, "
+		       "state.safetensors, checkpoint.safetensors\n", c->dir,
+		       "" /* svg noted by genotype_save */);
+	}
+	free(text);
+	return rc == 0 ? 0 : 1;
+}
+
+static void epoch_line(Ctx *c, const EpochStats *st, const Search *s)
+{
+	char el[32], left[32];
+	progress_clear(&c->pg);
+	int64_t rest = s->cfg.s.epochs - s->epoch;
+	fprintf(stderr, "%s: epoch %" PRId64 "/%" PRId64 ": lr %.4g, train loss %.4f acc %.2f%%, "
+		"val loss %.4f acc %.2f%%, %s%s%s\n", c->bin, st->epoch + 1, s->cfg.s.epochs, st->lr,
+		st->train_loss, 100 * st->train_acc, st->val_loss, 100 * st->val_acc,
+		progress_duration(el, sizeof el, st->seconds), rest ? ", about " : "",
+		rest ? progress_duration(left, sizeof left, st->seconds * (double)rest) : "");
+}
+
+static int run_epochs(Ctx *c, Search *s, const Dataset *d)
+{
+	const NasProgram *p = c->p;
+	char err[1024], logp[PATH_MAX_ + 32], ckp[PATH_MAX_ + 32];
+	path_in(logp, sizeof logp, c->dir, "log.jsonl");
+	path_in(ckp, sizeof ckp, c->dir, "checkpoint.safetensors");
+	SearchRun *r = search_run_new(s, d);
+	if (!r)
+		return fail(c, "out of memory for the search's buffers%s%s", "", "");
+	Genotype g;
+	EpochStats st, *last = NULL;
+	int rc = 0;
+	while (rc == 0 && s->epoch < s->cfg.s.epochs) {
+		progress_epoch(&c->pg, s->epoch, s->cfg.s.epochs);
+		c->steps_before = s->epoch * (s->cfg.ntrain / p->batch);
+		search_epoch(s, r, &st, on_step, c);
+		last = &st;
+		if (genotype_derive(p, s->params, &g) != 0) {
+			rc = fail(c, "out of memory deriving the genotype%s%s", "", "");
+			break;
+		}
+		epoch_line(c, &st, s);
+		/* The log first: a crash before the checkpoint is written makes
+		 * the resumed run drop this record and log the epoch again. */
+		if (runlog_append(logp, s, &st, &g, err, sizeof err) != 0 ||
+		    checkpoint_save(s, ckp, err, sizeof err) != 0)
+			rc = fail(c, "%s%s", err, "");
+		else
+			write_genotype_files(c, &g, 0);
+		genotype_free(&g);
+	}
+	if (rc == 0) {
+		if (genotype_derive(p, s->params, &g) != 0) {
+			rc = fail(c, "out of memory deriving the genotype%s%s", "", "");
+		} else {
+			/* last is NULL when resumed after the last epoch. */
+			rc = finish(c, s, &g, last);
+			genotype_free(&g);
+		}
+	}
+	search_run_free(r);
+	return rc;
+}
+
+/* ---- fresh and resumed runs ---- */
+
+static int fresh(Ctx *c)
+{
+	const NasProgram *p = c->p;
+	const SearchOptions *o = c->o;
+	char path[PATH_MAX_ + 32];
+	SearchConfig cfg;
+	memset(&cfg, 0, sizeof cfg);
+	int bad = settings(c, &cfg.s);
+	if (bad)
+		return bad;
+	snprintf(cfg.data, sizeof cfg.data, "%s", o->data ? o->data : NAS_DEFAULT_DATA);
+	cfg.subset = o->subset;
+	/* Refuse a folder that holds a search before reading anything. */
+	static const char *const mine[] = {"log.jsonl", "checkpoint.safetensors",
+					   "state.safetensors"};
+	for (int i = 0; i < 3; i++) {
+		path_in(path, sizeof path, c->dir, mine[i]);
+		if (exists(path))
+			return fail(c, "%s already holds a search (%s); resume it with --resume, or "
+				    "choose another --out", c->dir, mine[i]);
+	}
+	Dataset d;
+	if (load_data(c, cfg.data, &d) != 0)
+		return 1;
+	int64_t pool = cfg.subset > 0 && cfg.subset < d.n ? cfg.subset : d.n;
+	if (cfg.subset > d.n)
+		fprintf(stderr, "%s: note: --subset %" PRId64 " is more than the %" PRId64
+			" training images; using them all\n", c->bin, cfg.subset, d.n);
+	int rc = 0;
+	/* The split's sizes, as data_split rounds them. */
+	int64_t *tr = NULL, *va = NULL;
+	if (data_split(pool, cfg.s.split, 0, 0, &tr, &cfg.ntrain, &va, &cfg.nval) != 0)
+		rc = fail(c, "a split of %s images leaves one side empty (or memory ran out)",
+			  pool < 2 ? "fewer than 2" : "so few", "");
+	free(tr);
+	free(va);
+	if (rc == 0 && (cfg.ntrain < p->batch || cfg.nval < p->batch)) {
+		fprintf(stderr, "%s: %" PRId64 " images split %" PRId64 "/%" PRId64 " give less than "
+			"one batch of %" PRId64 " on a side; use more images (--subset) or another "
+			"split\n", c->bin, pool, cfg.ntrain, cfg.nval, p->batch);
+		rc = 1;
+	}
+	if (rc == 0 && o->mean && parse_list(o->mean, cfg.mean, p->in_c) != 0)
+		rc = 1 + fail(c, "--mean needs one number or %s, not '%s'", "one per channel", o->mean);
+	if (rc == 0 && o->std && parse_list(o->std, cfg.std, p->in_c) != 0)
+		rc = 1 + fail(c, "--std needs one number or %s, not '%s'", "one per channel", o->std);
+	for (int64_t k = 0; rc == 0 && o->std && k < p->in_c; k++)
+		if (!(cfg.std[k] > 0))
+			rc = 1 + fail(c, "--std must be positive%s%s", "", "");
+	Search s;
+	if (rc == 0 && search_init(&s, p, &cfg) != 0)
+		rc = fail(c, "out of memory, or optimizer settings PyTorch refuses%s%s", "", "");
+	if (rc != 0) {
+		data_free(&d);
+		return rc;
+	}
+	if (!o->mean || !o->std) {
+		/* Over the whole training set, as DARTS's constants are. */
+		double mean[DATA_MAX_C], std[DATA_MAX_C];
+		data_channel_stats(&d, NULL, d.n, mean, std);
+		for (int64_t k = 0; k < p->in_c; k++) {
+			if (!o->mean)
+				s.cfg.mean[k] = mean[k];
+			if (!o->std)
+				s.cfg.std[k] = std[k] > 0 ? std[k] : 1;
+		}
+	}
+	if (make_dir(c->dir) != 0) {
+		rc = fail(c, "cannot create the output folder %s: %s", c->dir, strerror(errno));
+	} else if (search_start(&s) != 0) {
+		rc = fail(c, "out of memory%s%s", "", "");
+	} else {
+		fprintf(stderr, "%s: searching %s (%s) on %s: %" PRId64 " images train the weights, "
+			"%" PRId64 " alpha; %" PRId64 " epochs of %" PRId64 " steps; output in %s\n",
+			c->bin, p->spec, p->config, cfg.data, cfg.ntrain, cfg.nval, cfg.s.epochs,
+			cfg.ntrain / p->batch, c->dir);
+		rc = run_epochs(c, &s, &d);
+	}
+	search_free(&s);
+	data_free(&d);
+	return rc;
+}
+
+static int resume(Ctx *c)
+{
+	const SearchOptions *o = c->o;
+	char ckp[PATH_MAX_ + 32], logp[PATH_MAX_ + 32], err[1024];
+	if (o->nsets || o->epochs >= 0 || o->batch >= 0 || o->seed >= 0 || o->subset || o->mean ||
+	    o->std)
+		return 1 + fail(c, "--resume continues a search with its own settings; %s%s",
+			    "only --data, --threads and --json may be given with it", "");
+	path_in(ckp, sizeof ckp, c->dir, "checkpoint.safetensors");
+	path_in(logp, sizeof logp, c->dir, "log.jsonl");
+	if (!exists(ckp))
+		return fail(c, "%s: no checkpoint to resume from (a search writes one after "
+			    "its first epoch)", ckp, "");
+	Search s;
+	if (checkpoint_load(c->p, ckp, &s, err, sizeof err) != 0)
+		return fail(c, "%s%s", err, "");
+	if (o->data)
+		snprintf(s.cfg.data, sizeof s.cfg.data, "%s", o->data);
+	Dataset d;
+	int rc = load_data(c, s.cfg.data, &d);
+	if (rc == 0) {
+		int64_t pool = s.cfg.subset > 0 && s.cfg.subset < d.n ? s.cfg.subset : d.n;
+		int64_t *tr = NULL, *va = NULL, ntr = 0, nva = 0;
+		if (data_split(pool, s.cfg.s.split, 0, 0, &tr, &ntr, &va, &nva) != 0 ||
+		    ntr != s.cfg.ntrain || nva != s.cfg.nval) {
+			fprintf(stderr, "%s: %s: %" PRId64 " images, but the checkpoint's search split "
+				"%" PRId64 " + %" PRId64 " (is it another dataset?)\n", c->bin,
+				s.cfg.data, d.n, s.cfg.ntrain, s.cfg.nval);
+			rc = 1;
+		}
+		free(tr);
+		free(va);
+		if (rc != 0)
+			data_free(&d);
+	}
+	int kept = rc == 0 ? runlog_truncate(logp, (long)s.epoch, err, sizeof err) : 0;
+	if (kept < 0)
+		rc = fail(c, "%s%s", err, "");
+	if (rc == 0) {
+		fprintf(stderr, "%s: resuming %s after epoch %" PRId64 "/%" PRId64 " (%d records "
+			"in its log)\n", c->bin, c->dir, s.epoch, s.cfg.s.epochs, kept);
+		rc = run_epochs(c, &s, &d);
+		data_free(&d);
+	}
+	search_free(&s);
+	return rc;
+}
+
+int cmd_search(const NasProgram *p, const char *bin, const SearchOptions *o)
+{
+	Ctx c = {.p = p, .bin = bin, .o = o, .kill_at = -1};
+	const char *dir = o->resume ? o->resume : o->out;
+	if (dir) {
+		snprintf(c.dir, sizeof c.dir, "%s", dir);
+	} else {
+		/* search-<spec name without folder and .nas> */
+		const char *base = strrchr(p->spec, '/');
+		base = base ? base + 1 : p->spec;
+		size_t n = strlen(base);
+		if (n > 4 && strcmp(base + n - 4, ".nas") == 0)
+			n -= 4;
+		snprintf(c.dir, sizeof c.dir, "search-%.*s", (int)n, base);
+	}
+	size_t n = strlen(c.dir);
+	while (n > 1 && c.dir[n - 1] == '/')
+		c.dir[--n] = '\0';
+	const char *k = getenv("NASC_FAULT_KILL_AT_STEP");
+	if (k && *k)
+		c.kill_at = strtoll(k, NULL, 10);
+	nas_set_threads(bin, o->threads);
+	progress_init(&c.pg, stderr, bin);
+	return o->resume ? resume(&c) : fresh(&c);
+}
