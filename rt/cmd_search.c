@@ -184,6 +184,22 @@ static int load_data(Ctx *c, const char *dir, Dataset *d)
 
 /* ---- the run ---- */
 
+/* s as a JSON string. */
+static void json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			fprintf(out, "\\%c", ch);
+		else if (ch < 32)
+			fprintf(out, "\\u%04x", ch);
+		else
+			fputc(ch, out);
+	}
+	fputc('"', out);
+}
+
 static void write_genotype_files(Ctx *c, const Genotype *g, int final)
 {
 	char err[1024];
@@ -216,10 +232,20 @@ static int finish(Ctx *c, const Search *s, const Genotype *g, const EpochStats *
 	if (rc != 0)
 		fprintf(stderr, "%s: %s\n", c->bin, err);
 	write_genotype_files(c, g, 1);
+	char svg[PATH_MAX_ + 64];
+	snprintf(svg, sizeof svg, "%s/%s.svg", c->dir, p->ncell_types ? p->cell_types[0].name : "");
+	int have_svg = p->ncell_types && exists(svg);
 	if (c->o->json) {
-		printf("{\"out\": \"%s\", \"epochs\": %" PRId64 ", \"val_acc\": %.9g, \"val_loss\": "
-		       "%.9g, \"genotype\": \"%s\"}\n", c->dir, s->epoch, last ? last->val_acc : -1,
-		       last ? last->val_loss : -1, text ? text : "");
+		printf("{\"out\": ");
+		json_string(stdout, c->dir);
+		printf(", \"epochs\": %" PRId64 ", \"val_acc\": ", s->epoch);
+		if (last)
+			printf("%.9g, \"val_loss\": %.9g", last->val_acc, last->val_loss);
+		else
+			printf("null, \"val_loss\": null");
+		printf(", \"genotype\": ");
+		json_string(stdout, text ? text : "");
+		printf("}\n");
 	} else {
 		printf("%s\n", text ? text : "");
 		if (last)
@@ -227,7 +253,7 @@ static int finish(Ctx *c, const Search *s, const Genotype *g, const EpochStats *
 			       100 * last->val_acc, last->val_loss, s->epoch);
 		printf("in %s/: log.jsonl, genotype.json, genotype.txt, the cells as .dot%s, "
 		       "state.safetensors, checkpoint.safetensors\n", c->dir,
-		       "" /* svg noted by genotype_save */);
+		       have_svg ? " and .svg" : "");
 	}
 	free(text);
 	return rc == 0 ? 0 : 1;
