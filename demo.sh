@@ -3,7 +3,7 @@
 # (examples/spaces/darts.nas) into a search binary, and run a short search
 # on Fashion-MNIST (Debian's dataset-fashion-mnist): progress on the
 # screen, then the genotype found, its test accuracy and where the files
-# are.  About 10 minutes on 2 cores.
+# are.  Under 15 minutes on 2 cores.
 #
 # DEMO_EPOCHS and DEMO_SUBSET change the search's length (3 epochs on a
 # random 4000 of the 60000 training images: 2000 train the weights, 2000
