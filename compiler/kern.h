@@ -52,8 +52,11 @@ LExpr *kb_value(KB *kb, int u, LExpr *idx);
 LExpr *kb_read(KB *kb, int j, LExpr *idx);
 /* The same, where the kernel knows idx lies in sample `sample`. */
 LExpr *kb_read_in(KB *kb, int j, LExpr *idx, LExpr *sample);
+LExpr *kb_value_in(KB *kb, int u, LExpr *idx, LExpr *sample);
 /* An elementwise value's expression at idx (kern_elem.c). */
 LExpr *kern_elem_expr(KB *kb, int v, LExpr *idx);
+/* The mask entry drop-path scale v multiplies flat index idx by. */
+LExpr *kern_mask_at(KB *kb, int v, LExpr *idx);
 
 /* The shape of input j, and of the value. */
 const IrShape *kb_ishape(const KB *kb, int j);

@@ -9,11 +9,73 @@
 /* The value of elementwise value v at flat index idx, as an expression:
  * loads of its inputs' buffers, or, for inputs fusion inlined, their own
  * expressions at the same index.  The slots belong to kernel kb. */
+LExpr *kern_mask_at(KB *kb, int v, LExpr *idx)
+{
+	LProgram *P = kb->p;
+	const KernCtx *k = kb->k;
+	const IrNode *n = &k->g->node[v];
+	/* the row is a view of the mask, so every edge of every cell shares
+	 * one kernel, as with the mixture weights */
+	int64_t nb = n->shape.d[0], per = ir_numel(n->shape) / nb;
+	LExpr *smp = kb->sample ? kb->sample : DIVI(idx, per);
+	const LBuf *db = &P->buf[k->vbuf[n->in[1]]];
+	int row = lp_buf(P, "drop-path mask row", db->space, db->offset + (int64_t)n->at.row * nb, nb,
+			 false);
+	return LD(kb_buf(kb, row, false), smp);
+}
+
+/* Whether value u is a drop-path scale computed where it is read. */
+static bool inline_scale(const KB *kb, int u)
+{
+	const IrNode *n = &kb->k->g->node[u];
+	return n->inlined && n->op == IR_SAMPLE_SCALE;
+}
+
+/* sum_j w[row, col + j] o_j of mixed value v, each weight times `factor`
+ * (a drop-path mask entry, or NULL).  The weights are a view of the
+ * softmax starting at [row, col], so every edge shares one kernel;
+ * candidates that are constant zeros (`none`) are left out.  A mask entry
+ * multiplies the weight rather than the candidate: the product is the
+ * same for a whole sample, so the kernel does no more per element than
+ * without drop-path (and with a mask of ones, the same arithmetic). */
+static LExpr *mixed_expr(KB *kb, int v, LExpr *idx, LExpr *factor)
+{
+	LProgram *P = kb->p;
+	const KernCtx *k = kb->k;
+	const IrNode *n = &k->g->node[v];
+	const IrShape *ws = &k->g->node[n->in[0]].shape;
+	const LBuf *wb = &P->buf[k->vbuf[n->in[0]]];
+	int64_t first = (int64_t)n->at.row * ws->d[1] + n->at.col;
+	int wv = lp_buf(P, "mixture weights", wb->space, wb->offset + first, n->nin - 1, false);
+	int w = kb_buf(kb, wv, false);
+	LExpr *sum = NULL;
+	for (int j = 1; j < n->nin; j++) {
+		int o = n->in[j];
+		if (k->g->node[o].op == IR_ZERO)
+			continue;
+		LExpr *wj = LD(w, I(j - 1));
+		if (factor)
+			wj = RMUL(wj, factor);
+		if (inline_scale(kb, o)) {
+			/* the cotangent of a candidate: w (c d) as (w d) c */
+			wj = RMUL(wj, kern_mask_at(kb, o, idx));
+			o = k->g->node[o].in[0];
+		}
+		LExpr *t = RMUL(wj, kb_value(kb, o, idx));
+		sum = sum ? RADD(sum, t) : t;
+	}
+	return sum ? sum : R(0);
+}
+
 LExpr *kern_elem_expr(KB *kb, int v, LExpr *idx)
 {
 	LProgram *P = kb->p;
 	const KernCtx *k = kb->k;
 	const IrNode *n = &k->g->node[v];
+	/* a drop-path scale of an inline weighted sum scales its weights */
+	if (n->op == IR_SAMPLE_SCALE && k->g->node[n->in[0]].inlined &&
+	    k->g->node[n->in[0]].op == IR_MIXED)
+		return mixed_expr(kb, n->in[0], idx, kern_mask_at(kb, v, idx));
 	LExpr *x[2] = {NULL, NULL};
 	/* the mask of a drop-path scale is read per sample, below */
 	int nread = n->op == IR_SAMPLE_SCALE ? 1 : 2;
@@ -44,34 +106,10 @@ LExpr *kern_elem_expr(KB *kb, int v, LExpr *idx)
 		}
 		return e;
 	}
-	case IR_MIXED: {
-		/* sum_j w[row, col + j] o_j; the weights are a view of the softmax
-		 * starting at [row, col], so every edge shares one kernel; candidates
-		 * that are constant zeros (`none`) are left out */
-		const IrShape *ws = &k->g->node[n->in[0]].shape;
-		const LBuf *wb = &P->buf[k->vbuf[n->in[0]]];
-		int64_t first = (int64_t)n->at.row * ws->d[1] + n->at.col;
-		int wv = lp_buf(P, "mixture weights", wb->space, wb->offset + first, n->nin - 1, false);
-		int w = kb_buf(kb, wv, false);
-		LExpr *sum = NULL;
-		for (int j = 1; j < n->nin; j++) {
-			if (k->g->node[n->in[j]].op == IR_ZERO)
-				continue;
-			LExpr *t = RMUL(LD(w, I(j - 1)), kb_value(kb, n->in[j], idx));
-			sum = sum ? RADD(sum, t) : t;
-		}
-		return sum ? sum : R(0);
-	}
-	case IR_SAMPLE_SCALE: {
-		/* x[idx] d[row, sample of idx]; the row is a view of the mask, so
-		 * every edge of every cell shares one kernel, as with the weights */
-		int64_t nb = n->shape.d[0], per = ir_numel(n->shape) / nb;
-		LExpr *smp = kb->sample ? kb->sample : DIVI(idx, per);
-		const LBuf *db = &P->buf[k->vbuf[n->in[1]]];
-		int row = lp_buf(P, "drop-path mask row", db->space,
-				 db->offset + (int64_t)n->at.row * nb, nb, false);
-		return RMUL(x[0], LD(kb_buf(kb, row, false), smp));
-	}
+	case IR_MIXED:
+		return mixed_expr(kb, v, idx, NULL);
+	case IR_SAMPLE_SCALE:
+		return RMUL(x[0], kern_mask_at(kb, v, idx));
 	default:
 		fprintf(stderr, "nasc: internal error: %s is not elementwise\n", ir_prims[n->op].name);
 		abort();

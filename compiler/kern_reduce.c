@@ -366,7 +366,19 @@ static void mixed_dot(KB *kb)
 	int acc[64], live[64], nlive = 0;
 	LExpr *at = ADD(MUL(V(p), I(len)), V(i));
 	LExpr *smp = xs->rank == 4 ? DIVI(V(p), xs->d[1]) : V(p);
-	LStmt *init = NULL, *step = LET(dv, kb_read_in(kb, 0, at, smp)), *save = NULL;
+	/* dy scaled by drop-path (the cotangent of a mixed edge): a plane is
+	 * one sample, so its sums are scaled instead of every element */
+	int dy = nd->in[0], ds = -1;
+	LStmt *init = NULL, *save = NULL;
+	if (k->g->node[dy].inlined && k->g->node[dy].op == IR_SAMPLE_SCALE) {
+		ds = kb_rvar(kb, "d");
+		LExpr *saved = kb->sample;
+		kb->sample = smp;
+		save = LET(ds, kern_mask_at(kb, dy, at));
+		kb->sample = saved;
+		dy = k->g->node[dy].in[0];
+	}
+	LStmt *step = LET(dv, kb_value_in(kb, dy, at, smp));
 	for (int j = 0; j < m; j++) {
 		bool zero = k->g->node[nd->in[1 + j]].op == IR_ZERO;
 		acc[j] = kb_rvar(kb, "acc");
@@ -375,7 +387,8 @@ static void mixed_dot(KB *kb)
 			live[nlive++] = acc[j];
 			step = SEQ(step, SET(acc[j], RADD(V(acc[j]), RMUL(V(dv), kb_read_in(kb, 1 + j, at, smp)))));
 		}
-		save = SEQ(save, STORE(part, ADD(MUL(V(p), I(m)), I(j)), V(acc[j])));
+		save = SEQ(save, STORE(part, ADD(MUL(V(p), I(m)), I(j)),
+				       ds >= 0 ? RMUL(V(acc[j]), V(ds)) : V(acc[j])));
 	}
 	LStmt *partials = SEQ(init, ls_rfor(P, i, I(0), I(len), step, nlive, live), save);
 	int z = kb_var(kb, "z"), q = kb_var(kb, "q"), j = kb_var(kb, "j"), tot = kb_acc(kb, "total");

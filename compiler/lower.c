@@ -409,13 +409,18 @@ LExpr *kb_read(KB *kb, int j, LExpr *idx)
 	return kb_value(kb, kb->n->in[j], idx);
 }
 
-LExpr *kb_read_in(KB *kb, int j, LExpr *idx, LExpr *sample)
+LExpr *kb_value_in(KB *kb, int u, LExpr *idx, LExpr *sample)
 {
 	LExpr *saved = kb->sample;
 	kb->sample = sample;
-	LExpr *e = kb_value(kb, kb->n->in[j], idx);
+	LExpr *e = kb_value(kb, u, idx);
 	kb->sample = saved;
 	return e;
+}
+
+LExpr *kb_read_in(KB *kb, int j, LExpr *idx, LExpr *sample)
+{
+	return kb_value_in(kb, kb->n->in[j], idx, sample);
 }
 
 int kb_var(KB *kb, const char *name)
