@@ -934,11 +934,14 @@ void ad_jvp(IrGraph *g, const int *seed, const int *seed_tan, int nseed, const i
 {
 	Ad ad = {.g = g};
 	grow(&ad);
-	int lo = g->n, hi = g->n;
+	/* only the values up to the last output can move them */
+	int lo = g->n, hi = 0;
 	for (int i = 0; i < nseed; i++) {
 		ad.tan[seed[i]] = seed_tan[i];
 		lo = seed[i] < lo ? seed[i] : lo;
 	}
+	for (int i = 0; i < nouts; i++)
+		hi = outs[i] + 1 > hi ? outs[i] + 1 : hi;
 	jvp_range(&ad, lo + 1, hi);
 	for (int i = 0; i < nouts; i++) {
 		int t = ad.tan[outs[i]];
@@ -971,4 +974,64 @@ int ad_gradient_program(IrGraph *g)
 	free(wrt);
 	free(grads);
 	return n;
+}
+
+/* One TANGENT leaf per leaf of op `op`, named after it; the alpha
+ * gradients' tangents along them recorded as outputs prefix + alpha name. */
+static int curvature_outputs(IrGraph *g, IrOp op, const char *prefix, const int *alpha,
+			     const int *agrad, int na)
+{
+	int n = 0;
+	for (int v = 0; v < g->n; v++)
+		n += g->node[v].op == op;
+	if (n == 0)
+		return 0;
+	int *seed = xrealloc(NULL, (size_t)n * sizeof *seed);
+	int *tan = xrealloc(NULL, (size_t)n * sizeof *tan);
+	int *out = xrealloc(NULL, (size_t)na * sizeof *out);
+	int k = 0, end = g->n;
+	for (int v = 0; v < end; v++)
+		if (g->node[v].op == op) {
+			seed[k] = v;
+			tan[k++] = ir_leaf(g, IR_TANGENT, g->node[v].shape, DT_F32, g->node[v].name,
+					   "tangent", g->node[v].loc);
+		}
+	ad_jvp(g, seed, tan, n, agrad, na, out);
+	for (int i = 0; i < na; i++)
+		ir_output(g, out[i], arena_printf(g->arena, "%s%s", prefix, g->node[alpha[i]].name));
+	free(seed);
+	free(tan);
+	free(out);
+	return n;
+}
+
+int ad_curvature_program(IrGraph *g)
+{
+	int na = 0;
+	for (int v = 0; v < g->n; v++)
+		na += g->node[v].op == IR_ALPHA;
+	if (na == 0)
+		return 0;
+	int *alpha = xrealloc(NULL, (size_t)na * sizeof *alpha);
+	int *agrad = xrealloc(NULL, (size_t)na * sizeof *agrad);
+	int k = 0;
+	for (int v = 0; v < g->n; v++)
+		if (g->node[v].op == IR_ALPHA) {
+			const char *want = arena_printf(g->arena, AD_GRAD_PREFIX "%s", g->node[v].name);
+			agrad[k] = -1;
+			for (int i = 0; i < g->nout; i++)
+				if (strcmp(g->out[i].name, want) == 0)
+					agrad[k] = g->out[i].v;
+			if (agrad[k] < 0) {
+				fprintf(stderr, "nasc: internal error: no gradient of %s for the curvature "
+						"program\n", g->node[v].name);
+				abort();
+			}
+			alpha[k++] = v;
+		}
+	curvature_outputs(g, IR_ALPHA, AD_HVP_PREFIX, alpha, agrad, na);
+	curvature_outputs(g, IR_WEIGHT, AD_MIXED_PREFIX, alpha, agrad, na);
+	free(alpha);
+	free(agrad);
+	return na;
 }

@@ -32,4 +32,16 @@ int ad_gradient_program(IrGraph *g);
 /* The prefix of gradient outputs. */
 #define AD_GRAD_PREFIX "grad."
 
+/* The curvature programs, after the gradient program: the tangents of the
+ * architecture gradients, with one TANGENT leaf per architecture tensor
+ * and one per weight tensor, each named after its tensor.
+ *   hvp.<alpha>    seeded on the architecture tensors: H v, H the
+ *                  Hessian of the loss with respect to alpha;
+ *   mixed.<alpha>  seeded on the weights: d/dw (grad_alpha L) v, the
+ *                  mixed second derivative of second-order DARTS.
+ * Returns the number of architecture tensors (0: no program appended). */
+int ad_curvature_program(IrGraph *g);
+#define AD_HVP_PREFIX "hvp."
+#define AD_MIXED_PREFIX "mixed."
+
 #endif

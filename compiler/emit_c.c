@@ -294,7 +294,7 @@ static void buf_ptr(Emit *e, int b)
 {
 	static const char *const base[] = {
 		[LS_ARENA] = "A", [LS_PARAMS] = "P", [LS_GRADS] = "G", [LS_X] = "X",
-		[LS_Y] = "Y",     [LS_RUNNING] = "R", [LS_DROP] = "D",
+		[LS_Y] = "Y",     [LS_RUNNING] = "R", [LS_DROP] = "D",    [LS_TANGENT] = "T",
 	};
 	const LBuf *x = &e->p->buf[b];
 	fputs(base[x->space], e->out);
@@ -309,8 +309,9 @@ enum { PART = 64 };
 
 /* The pointers of a part of an entry.  R is NULL in a training entry run
  * without running statistics, and then only read by calls made if it is
- * not.  D is the run's drop-path mask, or the ones the entry wrote. */
-static void entry_prologue(Emit *e, const Lowered *L, bool grads)
+ * not.  D is the run's drop-path mask, or the ones the entry wrote at
+ * arena offset `ones`.  T is the run's tangent. */
+static void entry_prologue(Emit *e, const Lowered *L, bool grads, int64_t ones)
 {
 	fputs("\treal *const A = (real *)run->arena;\n"
 	      "\tconst real *const P = (const real *)run->params;\n"
@@ -319,19 +320,22 @@ static void entry_prologue(Emit *e, const Lowered *L, bool grads)
 	      "\treal *const R = (real *)run->running;\n", e->out);
 	if (L->ndrop > 0)
 		fprintf(e->out, "\tconst real *const D = run->drop ? (const real *)run->drop : A + %" PRId64
-				";\n\t(void)D;\n", L->ones_offset);
+				";\n\t(void)D;\n", ones);
 	if (grads)
 		fputs("\treal *const G = (real *)run->grads;\n", e->out);
+	fputs("\tconst real *const T = (const real *)run->tangent;\n\t(void)T;\n", e->out);
 	fputs("\t(void)A, (void)P, (void)X, (void)Y, (void)R;\n", e->out);
 }
 
+/* An entry point: its kernel calls, in parts; then the loss and logits
+ * from their buffers (loss_buf < 0: none). */
 static void entry(Emit *e, const char *name, const LEntry *en, const Lowered *L, bool grads,
-		  bool drops, int loss_buf, int logits_buf)
+		  bool drops, int64_t ones, int loss_buf, int logits_buf)
 {
 	int parts = (en->ncall + PART - 1) / PART;
 	for (int part = 0; part < parts; part++) {
 		fprintf(e->out, "static void %s_%d(NasRun *run)\n{\n", name, part);
-		entry_prologue(e, L, grads);
+		entry_prologue(e, L, grads, ones);
 		int end = (part + 1) * PART < en->ncall ? (part + 1) * PART : en->ncall;
 		for (int i = part * PART; i < end; i++) {
 			const LCall *c = &en->call[i];
@@ -356,9 +360,13 @@ static void entry(Emit *e, const char *name, const LEntry *en, const Lowered *L,
 				"\tif (!run->drop)\n"
 				"\t\tfor (int64_t i = 0; i < %" PRId64 "; i++)\n"
 				"\t\t\t((real *)run->arena)[%" PRId64 " + i] = 1;\n",
-			L->ndrop * L->batch, L->ones_offset);
+			L->ndrop * L->batch, ones);
 	for (int part = 0; part < parts; part++)
 		fprintf(e->out, "\t%s_%d(run);\n", name, part);
+	if (loss_buf < 0) {
+		fputs("}\n\n", e->out);
+		return;
+	}
 	fputs("\tconst real *const A = (const real *)run->arena;\n\trun->loss = *(", e->out);
 	buf_ptr(e, loss_buf);
 	fputs(");\n\tif (run->logits)\n\t\tmemcpy(run->logits, ", e->out);
@@ -427,13 +435,24 @@ void emit_c(FILE *out, const Lowered *L, const EmitInfo *info)
 		info->f64 ? "double" : "float");
 	for (int k = 0; k < L->p.nkern; k++)
 		kernel(&e, &L->p.kern[k]);
-	entry(&e, "run_grad", &L->grad, L, true, true, L->loss_buf, L->logits_buf);
-	entry(&e, "run_loss", &L->loss, L, false, true, L->loss_buf, L->logits_buf);
-	entry(&e, "run_grad_alpha", &L->grad_alpha, L, true, true, L->loss_buf, L->logits_buf);
+	int64_t ones = L->ones_offset;
+	entry(&e, "run_grad", &L->grad, L, true, true, ones, L->loss_buf, L->logits_buf);
+	entry(&e, "run_loss", &L->loss, L, false, true, ones, L->loss_buf, L->logits_buf);
+	entry(&e, "run_grad_alpha", &L->grad_alpha, L, true, true, ones, L->loss_buf,
+	      L->logits_buf);
 	bool infer = L->infer_loss_buf >= 0;
 	if (infer)
-		entry(&e, "run_infer", &L->infer, L, false, false, L->infer_loss_buf,
+		entry(&e, "run_infer", &L->infer, L, false, false, ones, L->infer_loss_buf,
 		      L->infer_logits_buf);
+	bool hvp = L->hvp_loss_buf >= 0, mixed = L->mixed_loss_buf >= 0;
+	if (hvp) {
+		entry(&e, "run_hvp_prepare", &L->hvp_prepare, L, false, true, L->hvp_ones,
+		      L->hvp_loss_buf, L->hvp_logits_buf);
+		entry(&e, "run_hvp", &L->hvp, L, true, true, L->hvp_ones, -1, -1);
+	}
+	if (mixed)
+		entry(&e, "run_mixed", &L->mixed, L, true, true, L->mixed_ones, L->mixed_loss_buf,
+		      L->mixed_logits_buf);
 
 	table(out, "tensors", L->tensors, L->ntensors);
 	table(out, "running_tensors", L->running, L->nrunning_tensors);
@@ -451,19 +470,24 @@ void emit_c(FILE *out, const Lowered *L, const EmitInfo *info)
 		     "\t.nrunning_tensors = %d,\n\t.running_tensors = %s,\n\t.nrunning = %" PRId64 ",\n"
 		     "\t.ndrop = %" PRId64 ",\n"
 		     "\t.arena_bytes = %" PRId64 " * sizeof(real),\n"
+		     "\t.hvp_arena_bytes = %" PRId64 " * sizeof(real),\n"
+		     "\t.mixed_arena_bytes = %" PRId64 " * sizeof(real),\n"
 		     "\t.flops = %" PRId64 ",\n",
 		L->batch, L->in_c, L->in_h, L->in_w, L->classes, L->ntensors,
 		L->ntensors ? "tensors" : "NULL", L->nparams, L->nrunning_tensors,
 		L->nrunning_tensors ? "running_tensors" : "NULL", L->nrunning, L->ndrop,
-		L->p.arena_bytes, info->flops);
+		L->p.arena_bytes, hvp ? L->hvp_arena : 0, mixed ? L->mixed_arena : 0, info->flops);
 	emit_schedule(out, &info->model->sched);
 	fprintf(out, "\t.ncell_types = %d,\n\t.cell_types = %s,\n"
 		     "\t.grad = run_grad,\n\t.loss = run_loss,\n\t.grad_alpha = run_grad_alpha,\n"
-		     "\t.infer = %s,\n};\n\n"
+		     "\t.infer = %s,\n"
+		     "\t.hvp_prepare = %s,\n\t.hvp = %s,\n\t.mixed = %s,\n};\n\n"
 		     "int main(int argc, char **argv)\n{\n"
 		     "\t/* threads are the kernels' own: each matrix product runs on one */\n"
 		     "\topenblas_set_num_threads(1);\n"
 		     "\treturn nas_main(&nas_program, argc, argv);\n}\n",
-		ntypes, ntypes ? "cell_types" : "NULL", infer ? "run_infer" : "NULL");
+		ntypes, ntypes ? "cell_types" : "NULL", infer ? "run_infer" : "NULL",
+		hvp ? "run_hvp_prepare" : "NULL", hvp ? "run_hvp" : "NULL",
+		mixed ? "run_mixed" : "NULL");
 	free(e.var_no);
 }

@@ -826,9 +826,14 @@ static int problem(FILE *out, int i, const char *fmt, ...)
 	return 1;
 }
 
+/* Tangents are named after the tensor they move: names are unique among
+ * the tangents and among the rest. */
 static int cmp_name(const void *a, const void *b)
 {
 	const IrNode *const *x = a, *const *y = b;
+	bool tx = (*x)->op == IR_TANGENT, ty = (*y)->op == IR_TANGENT;
+	if (tx != ty)
+		return tx ? 1 : -1;
 	return strcmp((*x)->name, (*y)->name);
 }
 
@@ -893,7 +898,8 @@ int ir_verify(const IrGraph *g, FILE *out)
 	}
 	if (g->drop >= 0 && (g->drop >= g->n || g->node[g->drop].op != IR_DROP))
 		bad += problem(out, g->drop, "the drop-path mask is not a drop leaf");
-	/* Tensor names are keys in state files: they must be unique. */
+	/* Tensor names are keys in state files: they must be unique (see
+	 * cmp_name). */
 	int nnamed = 0;
 	for (int i = 0; i < g->n; i++)
 		nnamed += g->node[i].name != NULL;
@@ -906,7 +912,7 @@ int ir_verify(const IrGraph *g, FILE *out)
 					v[k++] = &g->node[i];
 			qsort(v, (size_t)k, sizeof *v, cmp_name);
 			for (int i = 1; i < k; i++)
-				if (strcmp(v[i - 1]->name, v[i]->name) == 0)
+				if (cmp_name(&v[i - 1], &v[i]) == 0)
 					bad += problem(out, (int)(v[i] - g->node),
 						       "tensor name `%s` is used twice", v[i]->name);
 			free(v);

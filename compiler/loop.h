@@ -36,6 +36,7 @@ typedef enum LSpace {
 	LS_Y,       /* the labels (int64) */
 	LS_RUNNING, /* the running statistics of the batch norms, at offset (reals) */
 	LS_DROP,    /* the drop-path mask (the run's, or ones in the arena) */
+	LS_TANGENT, /* the tangent block (laid out as the parameters), at offset (reals) */
 } LSpace;
 
 typedef struct LBuf {

@@ -123,7 +123,33 @@ typedef enum Cone {
 	CONE_ALPHA,  /* those and the gradients of the architecture tensors */
 	CONE_TRAIN,  /* those and every gradient: the whole training program */
 	CONE_INFER,  /* the eval-mode loss and logits */
+	CONE_HVP,    /* the loss, the logits and the Hessian-vector products */
+	CONE_MIXED,  /* the loss, the logits and the mixed derivatives */
 } Cone;
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static bool cone_has_output(const IrGraph *g, Cone which, const char *name)
+{
+	switch (which) {
+	case CONE_LOSS:
+		return false;
+	case CONE_ALPHA:
+		return is_alpha_grad(g, name);
+	case CONE_TRAIN:
+		return has_prefix(name, AD_GRAD_PREFIX);
+	case CONE_INFER:
+		return is_infer_output(name);
+	case CONE_HVP:
+		return has_prefix(name, AD_HVP_PREFIX);
+	case CONE_MIXED:
+		return has_prefix(name, AD_MIXED_PREFIX);
+	}
+	return false;
+}
 
 static char *cone_of(const IrGraph *g, Cone which)
 {
@@ -132,14 +158,9 @@ static char *cone_of(const IrGraph *g, Cone which)
 		need[g->loss] = 1;
 	if (g->logits >= 0 && which != CONE_INFER)
 		need[g->logits] = 1;
-	for (int i = 0; i < g->nout; i++) {
-		const char *name = g->out[i].name;
-		bool infer = is_infer_output(name);
-		if (which == CONE_INFER ? infer
-					: which == CONE_TRAIN ? !infer
-							      : which == CONE_ALPHA && is_alpha_grad(g, name))
+	for (int i = 0; i < g->nout; i++)
+		if (cone_has_output(g, which, g->out[i].name))
 			need[g->out[i].v] = 1;
-	}
 	for (int v = g->n - 1; v >= 0; v--)
 		if (need[v])
 			for (int j = 0; j < g->node[v].nin; j++)
@@ -147,21 +168,203 @@ static char *cone_of(const IrGraph *g, Cone which)
 	return need;
 }
 
+/* The buffers of the values of a group of entries that share a memory
+ * plan, and the plan's size. */
+typedef struct Plan {
+	int *vbuf;           /* per value: its buffer, -1 outside the group or inlined */
+	int *stats;          /* per value: the buffer of the batch statistics it reads, or -1 */
+	int *stats_of;       /* per value: the batch norm whose statistics it reads, or -1 */
+	int *scratch;        /* per value: its scratch buffer, or -1 */
+	int *aux;            /* per value: the forward buffer it may reuse, or -1 */
+	int64_t reals;       /* arena size */
+	int64_t ones;        /* arena offset of ndrop x batch ones */
+} Plan;
+
+static void plan_free(Plan *pl)
+{
+	free(pl->vbuf);
+	free(pl->stats);
+	free(pl->stats_of);
+	free(pl->scratch);
+	free(pl->aux);
+}
+
+static bool is_leaf(IrOp op)
+{
+	return op == IR_WEIGHT || op == IR_ALPHA || op == IR_INPUT || op == IR_LABELS ||
+	       op == IR_RUNNING || op == IR_DROP || op == IR_TANGENT;
+}
+
+/* The plan of the values in `member`: a value lives from its step to its
+ * last reader's in the group; the loss, the logits and the outputs to the
+ * end.  leaves[v] is the buffer of leaf v.  When `again` is not NULL, the
+ * values it marks run again and again after the others ran once (hvp
+ * after hvp_prepare): what they read of the others lives to the end. */
+static void plan_group(Lowered *L, const IrGraph *g, const char *member, const char *again,
+		       const int *leaves, Plan *pl, Arena *a)
+{
+	/* time is counted in steps: the order in which kernels run, which is
+	 * graph order, but for `again`: the others first */
+	int end = g->n, *step = xcalloc((size_t)g->n, sizeof *step);
+	int nstep = 0, first_again = g->n;
+	for (int v = 0; v < g->n; v++)
+		if (!again || !again[v])
+			step[v] = nstep++;
+	if (again) {
+		first_again = nstep;
+		for (int v = 0; v < g->n; v++)
+			if (again[v])
+				step[v] = nstep++;
+	}
+	int *last = xcalloc((size_t)g->n, sizeof *last);
+	/* an inlined value is read where its user's kernel runs, and so are
+	 * its inputs (by the last of its users' kernels, when it is computed
+	 * again in each of several users) */
+	int *at = xcalloc((size_t)g->n, sizeof *at);
+	for (int v = 0; v < g->n; v++)
+		at[v] = g->node[v].inlined ? -1 : step[v];
+	for (int u = g->n - 1; u >= 0; u--)
+		for (int j = 0; member[u] && j < g->node[u].nin; j++) {
+			int w = g->node[u].in[j];
+			if (g->node[w].inlined && at[u] > at[w])
+				at[w] = at[u];
+		}
+	for (int v = 0; v < g->n; v++) {
+		last[v] = last[v] > step[v] ? last[v] : step[v];
+		/* zero and noise take only their input's shape */
+		if (!member[v] || g->node[v].op == IR_ZERO || g->node[v].op == IR_NOISE)
+			continue;
+		for (int j = 0; j < g->node[v].nin; j++) {
+			int u = g->node[v].in[j];
+			last[u] = at[v] > last[u] ? at[v] : last[u];
+			/* read again and again: kept */
+			if (at[v] >= first_again && step[u] < first_again)
+				last[u] = end;
+		}
+	}
+	last[g->loss] = last[g->logits] = end;
+
+	/* a max-pool gradient reads its forward pool's output, which is
+	 * then kept until it runs */
+	int *pool_of = xcalloc((size_t)g->n, sizeof *pool_of);
+	memset(pool_of, -1, (size_t)g->n * sizeof *pool_of);
+	for (int v = 0; v < g->n; v++) {
+		const IrNode *n = &g->node[v];
+		if (member[v] && n->op == IR_MAX_POOL && pool_of[n->in[0]] < 0)
+			pool_of[n->in[0]] = v;
+	}
+	int *aux_of = xcalloc((size_t)g->n, sizeof *aux_of);
+	for (int v = 0; v < g->n; v++) {
+		const IrNode *n = &g->node[v];
+		aux_of[v] = -1;
+		if (!member[v] || n->op != IR_MAX_POOL_BWD || pool_of[n->in[0]] < 0)
+			continue;
+		const IrAttr *pa = &n->at, *pb = &g->node[pool_of[n->in[0]]].at;
+		if (pa->kh == pb->kh && pa->kw == pb->kw && pa->stride == pb->stride && pa->pad == pb->pad) {
+			int p = aux_of[v] = pool_of[n->in[0]];
+			last[p] = step[v] > last[p] ? step[v] : last[p];
+			if (step[v] >= first_again && step[p] < first_again)
+				last[p] = end;
+		}
+	}
+	for (int i = 0; i < g->nout; i++)
+		last[g->out[i].v] = end;
+
+	/* batch statistics: kept from a batch norm for the bn_grads of its input */
+	int *first_bn = xcalloc((size_t)g->n, sizeof *first_bn);
+	int *stats_last = xcalloc((size_t)g->n, sizeof *stats_last);
+	pl->stats_of = xcalloc((size_t)g->n, sizeof *pl->stats_of);
+	memset(first_bn, -1, (size_t)g->n * sizeof *first_bn);
+	for (int v = 0; v < g->n; v++) {
+		const IrNode *n = &g->node[v];
+		if (member[v] && n->op == IR_BATCH_NORM && first_bn[n->in[0]] < 0)
+			first_bn[n->in[0]] = v;
+	}
+	for (int v = 0; v < g->n; v++) {
+		pl->stats_of[v] = member[v] ? stats_source(g, v, first_bn) : -1;
+		int b = pl->stats_of[v];
+		if (b >= 0) {
+			int until = step[v] >= first_again && step[b] < first_again ? end : step[v];
+			stats_last[b] = until > stats_last[b] ? until : stats_last[b];
+		}
+	}
+
+	/* one item per arena value, one per statistics buffer (mean,
+	 * 1/sqrt(var + eps) and var per channel), one per scratch buffer, and
+	 * the mask of ones a run without drop-path reads, all along */
+	PlanItem *items = xcalloc((size_t)g->n * 3 + 1, sizeof *items);
+	for (int v = 0; v < g->n; v++) {
+		const IrNode *n = &g->node[v];
+		bool room = member[v] && !is_leaf(n->op) && !n->inlined;
+		items[v] = (PlanItem){.size = room ? ir_numel(n->shape) : 0, .first = step[v],
+				      .last = last[v]};
+		if (member[v] && n->op == IR_BATCH_NORM && pl->stats_of[v] == v)
+			items[g->n + v] = (PlanItem){.size = 3 * n->shape.d[1], .first = step[v],
+						     .last = stats_last[v]};
+		items[2 * g->n + v] = (PlanItem){.size = member[v] ? scratch_size(g, v) : 0,
+						 .first = step[v], .last = step[v]};
+	}
+	items[3 * g->n] = (PlanItem){.size = L->ndrop * L->batch, .first = 0, .last = end};
+	pl->reals = plan_arena(items, 3 * g->n + 1, ALIGN);
+	pl->ones = items[3 * g->n].offset;
+
+	pl->vbuf = xcalloc((size_t)g->n, sizeof *pl->vbuf);
+	pl->scratch = xcalloc((size_t)g->n, sizeof *pl->scratch);
+	int *sbuf = xcalloc((size_t)g->n, sizeof *sbuf);
+	for (int v = 0; v < g->n; v++) {
+		const IrNode *n = &g->node[v];
+		pl->vbuf[v] = sbuf[v] = pl->scratch[v] = -1;
+		if (is_leaf(n->op))
+			pl->vbuf[v] = leaves[v];
+		else if (member[v] && !n->inlined)
+			pl->vbuf[v] = lp_buf(&L->p, arena_printf(a, "%%%d %s", v, ir_prims[n->op].name),
+					     LS_ARENA, items[v].offset, ir_numel(n->shape), false);
+		if (items[2 * g->n + v].size)
+			pl->scratch[v] = lp_buf(&L->p, arena_printf(a, "scratch of %%%d", v), LS_ARENA,
+						items[2 * g->n + v].offset, items[2 * g->n + v].size, false);
+		if (items[g->n + v].size)
+			sbuf[v] = lp_buf(&L->p, arena_printf(a, "statistics of %%%d", v), LS_ARENA,
+					 items[g->n + v].offset, items[g->n + v].size, false);
+	}
+	pl->stats = xcalloc((size_t)g->n, sizeof *pl->stats);
+	pl->aux = xcalloc((size_t)g->n, sizeof *pl->aux);
+	for (int v = 0; v < g->n; v++) {
+		pl->stats[v] = pl->stats_of[v] >= 0 ? sbuf[pl->stats_of[v]] : -1;
+		pl->aux[v] = aux_of[v] >= 0 ? pl->vbuf[aux_of[v]] : -1;
+	}
+	free(sbuf);
+	free(at);
+	free(step);
+	free(last);
+	free(first_bn);
+	free(stats_last);
+	free(items);
+	free(aux_of);
+	free(pool_of);
+}
+
 /* The kernel of value v, appended to entry e; after a training-mode batch
  * norm, the update of its running statistics, made when the run has them. */
-static void emit_value(Lowered *L, LEntry *e, const IrGraph *g, const int *vbuf,
-		       const int *stats, const int *stats_of, const int *scratch, const int *aux,
-		       int v)
+static void emit_value(Lowered *L, LEntry *e, const IrGraph *g, const Plan *pl, int v)
 {
-	KernCtx k = {.p = &L->p, .entry = e, .g = g, .vbuf = vbuf, .stats = stats,
-		     .stats_own = stats_of[v] == v, .scratch = scratch, .aux = aux, .v = v};
+	KernCtx k = {.p = &L->p, .entry = e, .g = g, .vbuf = pl->vbuf, .stats = pl->stats,
+		     .stats_own = pl->stats_of[v] == v, .scratch = pl->scratch, .aux = pl->aux, .v = v};
 	if (!(kern_elem(&k) || kern_reduce(&k) || kern_conv(&k) || kern_pool(&k))) {
 		fprintf(stderr, "nasc: internal error: no kernel for %s\n", ir_prims[g->node[v].op].name);
 		abort();
 	}
 	for (int i = 0; i < g->nstat; i++)
 		if (g->stat[i].bn == v)
-			kern_bn_running(&k, vbuf[g->stat[i].mean], vbuf[g->stat[i].var]);
+			kern_bn_running(&k, pl->vbuf[g->stat[i].mean], pl->vbuf[g->stat[i].var]);
+}
+
+/* The kernels of the values in `which`, in order, appended to entry e. */
+static void emit_entry(Lowered *L, LEntry *e, const IrGraph *g, const Plan *pl, const char *which)
+{
+	for (int v = 0; v < g->n; v++)
+		if (which[v] && !((g->node[v].nin == 0 && g->node[v].op != IR_FILL) ||
+				  g->node[v].inlined))
+			emit_value(L, e, g, pl, v);
 }
 
 /* dst[0..n) = src[0..n) */
@@ -174,6 +377,43 @@ static void emit_copy(Lowered *L, LEntry *e, int dst, int src, int64_t n, const 
 	LStmt *body = n >= 4096 ? PFOR(i, I(0), I(n), STORE(d, V(i), LD(s, V(i))))
 				: FOR(i, I(0), I(n), STORE(d, V(i), LD(s, V(i))));
 	lp_call(P, e, &b, body, "copy", origin);
+}
+
+/* Copy the outputs named prefix + tensor name into the gradient block at
+ * their tensor's place, in entry e (alpha_too: also in entry e2). */
+static void emit_outputs(Lowered *L, const IrGraph *g, const Plan *pl, const char *prefix,
+			 LEntry *e, LEntry *alpha_too)
+{
+	for (int i = 0; i < g->nout; i++) {
+		const char *name = g->out[i].name;
+		if (!has_prefix(name, prefix))
+			continue;
+		const LTensor *t = tensor_named(L, name + strlen(prefix));
+		if (!t)
+			continue;
+		int64_t cnt = ir_numel(t->shape);
+		int dst = lp_buf(&L->p, name, LS_GRADS, t->offset, cnt, false);
+		emit_copy(L, e, dst, pl->vbuf[g->out[i].v], cnt, name);
+		if (alpha_too && t->op == IR_ALPHA)
+			emit_copy(L, alpha_too, dst, pl->vbuf[g->out[i].v], cnt, name);
+	}
+}
+
+static char *union_of(const IrGraph *g, char *const *cones, int n)
+{
+	char *u = xcalloc((size_t)g->n, 1);
+	for (int v = 0; v < g->n; v++)
+		for (int i = 0; i < n; i++)
+			u[v] |= cones[i][v];
+	return u;
+}
+
+static bool has_outputs(const IrGraph *g, const char *prefix)
+{
+	for (int i = 0; i < g->nout; i++)
+		if (has_prefix(g->out[i].name, prefix))
+			return true;
+	return false;
 }
 
 void lower(const IrGraph *g, Lowered *L, Arena *a)
@@ -191,185 +431,111 @@ void lower(const IrGraph *g, Lowered *L, Arena *a)
 	L->nrunning = layout(g, true, &L->running, &L->nrunning_tensors, a);
 	L->ndrop = g->drop >= 0 ? g->node[g->drop].shape.d[0] : 0;
 
-	/* lifetimes: a value lives from its step to its last reader's; the
-	 * loss, the logits and the outputs to the end */
-	int end = g->n;
-	int *last = xcalloc((size_t)g->n, sizeof *last);
-	/* an inlined value is read where its user's kernel runs, and so are
-	 * its inputs */
-	/* (by the last of its users' kernels, when it is computed again in
-	 * each of several users) */
-	int *at = xcalloc((size_t)g->n, sizeof *at);
-	for (int v = 0; v < g->n; v++)
-		at[v] = g->node[v].inlined ? -1 : v;
-	for (int u = g->n - 1; u >= 0; u--)
-		for (int j = 0; j < g->node[u].nin; j++) {
-			int w = g->node[u].in[j];
-			if (g->node[w].inlined && at[u] > at[w])
-				at[w] = at[u];
-		}
-	for (int v = 0; v < g->n; v++) {
-		last[v] = v;
-		/* zero and noise take only their input's shape */
-		if (g->node[v].op == IR_ZERO || g->node[v].op == IR_NOISE)
-			continue;
-		for (int j = 0; j < g->node[v].nin; j++) {
-			int u = g->node[v].in[j];
-			last[u] = at[v] > last[u] ? at[v] : last[u];
-		}
-	}
-	last[g->loss] = last[g->logits] = end;
-
-	/* a max-pool gradient reads its forward pool's output, which is
-	 * then kept until it runs */
-	int *pool_of = xcalloc((size_t)g->n, sizeof *pool_of);
-	memset(pool_of, -1, (size_t)g->n * sizeof *pool_of);
-	for (int v = 0; v < g->n; v++) {
-		const IrNode *n = &g->node[v];
-		if (n->op == IR_MAX_POOL && pool_of[n->in[0]] < 0)
-			pool_of[n->in[0]] = v;
-	}
-	int *aux_of = xcalloc((size_t)g->n, sizeof *aux_of);
-	for (int v = 0; v < g->n; v++) {
-		const IrNode *n = &g->node[v];
-		aux_of[v] = -1;
-		if (n->op != IR_MAX_POOL_BWD || pool_of[n->in[0]] < 0)
-			continue;
-		const IrAttr *pa = &n->at, *pb = &g->node[pool_of[n->in[0]]].at;
-		if (pa->kh == pb->kh && pa->kw == pb->kw && pa->stride == pb->stride && pa->pad == pb->pad) {
-			aux_of[v] = pool_of[n->in[0]];
-			last[aux_of[v]] = v > last[aux_of[v]] ? v : last[aux_of[v]];
-		}
-	}
-	for (int i = 0; i < g->nout; i++)
-		last[g->out[i].v] = end;
-
-	/* batch statistics: kept from a batch norm for the bn_grads of its input */
-	int *first_bn = xcalloc((size_t)g->n, sizeof *first_bn);
-	int *stats_of = xcalloc((size_t)g->n, sizeof *stats_of);
-	int *stats_last = xcalloc((size_t)g->n, sizeof *stats_last);
-	memset(first_bn, -1, (size_t)g->n * sizeof *first_bn);
-	for (int v = 0; v < g->n; v++) {
-		const IrNode *n = &g->node[v];
-		if (n->op == IR_BATCH_NORM && first_bn[n->in[0]] < 0)
-			first_bn[n->in[0]] = v;
-	}
-	for (int v = 0; v < g->n; v++) {
-		stats_of[v] = stats_source(g, v, first_bn);
-		if (stats_of[v] >= 0)
-			stats_last[stats_of[v]] = v;
-	}
-
-	/* the plan: one item per arena value, one per statistics buffer (mean,
-	 * 1/sqrt(var + eps) and var per channel), and the mask of ones a run
-	 * without drop-path reads, all along */
-	PlanItem *items = xcalloc((size_t)g->n * 3 + 1, sizeof *items);
-	for (int v = 0; v < g->n; v++) {
-		const IrNode *n = &g->node[v];
-		bool leaf = n->op == IR_WEIGHT || n->op == IR_ALPHA || n->op == IR_INPUT ||
-			    n->op == IR_LABELS || n->op == IR_RUNNING || n->op == IR_DROP || n->inlined;
-		items[v] = (PlanItem){.size = leaf ? 0 : ir_numel(n->shape), .first = v, .last = last[v]};
-		if (n->op == IR_BATCH_NORM && stats_of[v] == v)
-			items[g->n + v] = (PlanItem){.size = 3 * n->shape.d[1], .first = v,
-						     .last = stats_last[v]};
-		items[2 * g->n + v] = (PlanItem){.size = scratch_size(g, v), .first = v, .last = v};
-	}
-	items[3 * g->n] = (PlanItem){.size = L->ndrop * L->batch, .first = 0, .last = end};
-	L->p.arena_bytes = plan_arena(items, 3 * g->n + 1, ALIGN); /* in reals until emitted */
-	L->ones_offset = items[3 * g->n].offset;
-
-	int *vbuf = xcalloc((size_t)g->n, sizeof *vbuf);
-	int *sbuf = xcalloc((size_t)g->n, sizeof *sbuf);
-	int *scratch = xcalloc((size_t)g->n, sizeof *scratch);
+	/* the leaves' buffers, shared by every plan */
+	int *leaves = xcalloc((size_t)g->n, sizeof *leaves);
 	int ti = 0, ri = 0;
 	for (int v = 0; v < g->n; v++) {
 		const IrNode *n = &g->node[v];
-		const char *what = arena_printf(a, "%%%d %s", v, ir_prims[n->op].name);
 		int64_t cnt = ir_numel(n->shape);
+		const LTensor *t;
+		leaves[v] = -1;
 		switch (n->op) {
 		case IR_WEIGHT:
 		case IR_ALPHA:
-			vbuf[v] = lp_buf(&L->p, n->name, LS_PARAMS, L->tensors[ti++].offset, cnt, false);
+			leaves[v] = lp_buf(&L->p, n->name, LS_PARAMS, L->tensors[ti++].offset, cnt, false);
+			break;
+		case IR_TANGENT:
+			t = tensor_named(L, n->name);
+			if (!t) {
+				fprintf(stderr, "nasc: internal error: a tangent of no tensor (%s)\n",
+					n->name ? n->name : "unnamed");
+				abort();
+			}
+			leaves[v] = lp_buf(&L->p, n->name, LS_TANGENT, t->offset, cnt, false);
 			break;
 		case IR_RUNNING:
-			vbuf[v] = lp_buf(&L->p, n->name, LS_RUNNING, L->running[ri++].offset, cnt, false);
+			leaves[v] = lp_buf(&L->p, n->name, LS_RUNNING, L->running[ri++].offset, cnt, false);
 			break;
 		case IR_DROP:
-			vbuf[v] = lp_buf(&L->p, "drop", LS_DROP, 0, cnt, false);
+			leaves[v] = lp_buf(&L->p, "drop", LS_DROP, 0, cnt, false);
 			break;
 		case IR_INPUT:
-			vbuf[v] = lp_buf(&L->p, "x", LS_X, 0, cnt, false);
+			leaves[v] = lp_buf(&L->p, "x", LS_X, 0, cnt, false);
 			break;
 		case IR_LABELS:
-			vbuf[v] = lp_buf(&L->p, "y", LS_Y, 0, cnt, true);
+			leaves[v] = lp_buf(&L->p, "y", LS_Y, 0, cnt, true);
 			break;
 		default:
-			vbuf[v] = n->inlined ? -1 : lp_buf(&L->p, what, LS_ARENA, items[v].offset, cnt, false);
 			break;
 		}
-		sbuf[v] = scratch[v] = -1;
-		if (items[2 * g->n + v].size)
-			scratch[v] = lp_buf(&L->p, arena_printf(a, "scratch of %%%d", v), LS_ARENA,
-					    items[2 * g->n + v].offset, items[2 * g->n + v].size, false);
-		if (items[g->n + v].size)
-			sbuf[v] = lp_buf(&L->p, arena_printf(a, "statistics of %%%d", v), LS_ARENA,
-					 items[g->n + v].offset, items[g->n + v].size, false);
 	}
-	int *stats = xcalloc((size_t)g->n, sizeof *stats), *aux = xcalloc((size_t)g->n, sizeof *aux);
-	for (int v = 0; v < g->n; v++) {
-		stats[v] = stats_of[v] >= 0 ? sbuf[stats_of[v]] : -1;
-		aux[v] = aux_of[v] >= 0 ? vbuf[aux_of[v]] : -1;
-	}
-	L->loss_buf = vbuf[g->loss];
-	L->logits_buf = vbuf[g->logits];
-	int il = output_named(g, INFER_LOSS), ig = output_named(g, INFER_LOGITS);
-	L->infer_loss_buf = il >= 0 && ig >= 0 ? vbuf[il] : -1;
-	L->infer_logits_buf = il >= 0 && ig >= 0 ? vbuf[ig] : -1;
 
-	char *train = cone_of(g, CONE_TRAIN), *cone = cone_of(g, CONE_LOSS);
-	char *acone = cone_of(g, CONE_ALPHA), *icone = cone_of(g, CONE_INFER);
-	for (int v = 0; v < g->n; v++) {
-		if ((g->node[v].nin == 0 && g->node[v].op != IR_FILL) || g->node[v].inlined)
-			continue;
-		if (train[v])
-			emit_value(L, &L->grad, g, vbuf, stats, stats_of, scratch, aux, v);
-		if (cone[v])
-			emit_value(L, &L->loss, g, vbuf, stats, stats_of, scratch, aux, v);
-		if (acone[v])
-			emit_value(L, &L->grad_alpha, g, vbuf, stats, stats_of, scratch, aux, v);
-		if (icone[v] && L->infer_loss_buf >= 0)
-			emit_value(L, &L->infer, g, vbuf, stats, stats_of, scratch, aux, v);
+	/* the training and eval entries: one plan */
+	char *cones[4] = {cone_of(g, CONE_TRAIN), cone_of(g, CONE_LOSS), cone_of(g, CONE_ALPHA),
+			  cone_of(g, CONE_INFER)};
+	char *member = union_of(g, cones, 4);
+	Plan pl;
+	plan_group(L, g, member, NULL, leaves, &pl, a);
+	L->p.arena_bytes = pl.reals; /* in reals until emitted */
+	L->ones_offset = pl.ones;
+	L->loss_buf = pl.vbuf[g->loss];
+	L->logits_buf = pl.vbuf[g->logits];
+	int il = output_named(g, INFER_LOSS), ig = output_named(g, INFER_LOGITS);
+	L->infer_loss_buf = il >= 0 && ig >= 0 ? pl.vbuf[il] : -1;
+	L->infer_logits_buf = il >= 0 && ig >= 0 ? pl.vbuf[ig] : -1;
+	emit_entry(L, &L->grad, g, &pl, cones[0]);
+	emit_entry(L, &L->loss, g, &pl, cones[1]);
+	emit_entry(L, &L->grad_alpha, g, &pl, cones[2]);
+	if (L->infer_loss_buf >= 0)
+		emit_entry(L, &L->infer, g, &pl, cones[3]);
+	emit_outputs(L, g, &pl, AD_GRAD_PREFIX, &L->grad, &L->grad_alpha);
+	plan_free(&pl);
+	free(member);
+	for (int i = 0; i < 4; i++)
+		free(cones[i]);
+
+	/* the Hessian-vector products: one plan for hvp_prepare, the values
+	 * that do not depend on the tangent, and hvp, those that do; the
+	 * prepared values stay where they are for any number of hvp calls */
+	char *hcone = cone_of(g, CONE_HVP), *mcone = cone_of(g, CONE_MIXED);
+	L->hvp_loss_buf = L->mixed_loss_buf = -1;
+	if (has_outputs(g, AD_HVP_PREFIX)) {
+		char *moves = xcalloc((size_t)g->n, 1), *still = xcalloc((size_t)g->n, 1);
+		for (int v = 0; v < g->n; v++) {
+			const IrNode *n = &g->node[v];
+			moves[v] = n->op == IR_TANGENT;
+			for (int j = 0; j < n->nin; j++)
+				moves[v] |= moves[n->in[j]];
+			still[v] = hcone[v] && !moves[v];
+		}
+		for (int v = 0; v < g->n; v++)
+			moves[v] &= hcone[v];
+		plan_group(L, g, hcone, moves, leaves, &pl, a);
+		L->hvp_arena = pl.reals;
+		L->hvp_ones = pl.ones;
+		L->hvp_loss_buf = pl.vbuf[g->loss];
+		L->hvp_logits_buf = pl.vbuf[g->logits];
+		emit_entry(L, &L->hvp_prepare, g, &pl, still);
+		emit_entry(L, &L->hvp, g, &pl, moves);
+		emit_outputs(L, g, &pl, AD_HVP_PREFIX, &L->hvp, NULL);
+		plan_free(&pl);
+		free(moves);
+		free(still);
 	}
-	for (int i = 0; i < g->nout; i++) {
-		const char *name = g->out[i].name;
-		if (strncmp(name, AD_GRAD_PREFIX, strlen(AD_GRAD_PREFIX)) != 0)
-			continue;
-		const LTensor *t = tensor_named(L, name + strlen(AD_GRAD_PREFIX));
-		if (!t)
-			continue;
-		int64_t cnt = ir_numel(t->shape);
-		int dst = lp_buf(&L->p, name, LS_GRADS, t->offset, cnt, false);
-		emit_copy(L, &L->grad, dst, vbuf[g->out[i].v], cnt, name);
-		if (t->op == IR_ALPHA)
-			emit_copy(L, &L->grad_alpha, dst, vbuf[g->out[i].v], cnt, name);
+	/* the mixed derivative: a plan of its own */
+	if (has_outputs(g, AD_MIXED_PREFIX)) {
+		plan_group(L, g, mcone, NULL, leaves, &pl, a);
+		L->mixed_arena = pl.reals;
+		L->mixed_ones = pl.ones;
+		L->mixed_loss_buf = pl.vbuf[g->loss];
+		L->mixed_logits_buf = pl.vbuf[g->logits];
+		emit_entry(L, &L->mixed, g, &pl, mcone);
+		emit_outputs(L, g, &pl, AD_MIXED_PREFIX, &L->mixed, NULL);
+		plan_free(&pl);
 	}
-	free(train);
-	free(cone);
-	free(acone);
-	free(icone);
-	free(at);
-	free(last);
-	free(first_bn);
-	free(stats_of);
-	free(stats_last);
-	free(items);
-	free(vbuf);
-	free(sbuf);
-	free(scratch);
-	free(stats);
-	free(aux);
-	free(aux_of);
-	free(pool_of);
+	free(hcone);
+	free(mcone);
+	free(leaves);
 }
 
 /* ---- what the kernel builders share --------------------------------------- */

@@ -3,7 +3,7 @@
  * primitive a kernel (kern_*.c), and the program its entry points: the
  * loss and its gradient, the loss alone, the loss and the alpha gradient
  * (training mode, each updating the running statistics when the run has
- * them), and the eval-mode loss. */
+ * them), the eval-mode loss, and the curvature programs. */
 #ifndef NASC_LOWER_H
 #define NASC_LOWER_H
 
@@ -29,6 +29,15 @@ typedef struct Lowered {
 	LEntry loss;         /* loss and logits */
 	LEntry grad_alpha;   /* loss, logits and the gradients of the alpha tensors */
 	LEntry infer;        /* eval mode: loss and logits on the running statistics */
+	/* Curvature (training mode), each group with a memory plan of its own:
+	 * hvp_prepare computes what the Hessian-vector products share (the
+	 * forward and backward passes), hvp the product with the tangent's
+	 * alpha part; mixed the mixed derivative along the tangent's weight
+	 * part, in one go.  Empty when the graph has no curvature program. */
+	LEntry hvp_prepare, hvp, mixed;
+	int64_t hvp_arena, hvp_ones;     /* reals */
+	int64_t mixed_arena, mixed_ones;
+	int hvp_loss_buf, hvp_logits_buf, mixed_loss_buf, mixed_logits_buf; /* -1: none */
 	int loss_buf, logits_buf;
 	int infer_loss_buf, infer_logits_buf; /* -1: the graph has no eval-mode program */
 	LTensor *tensors;

@@ -11,8 +11,15 @@ static void run_ad(IrGraph *g)
 	ad_gradient_program(g);
 }
 
+static void run_curvature(IrGraph *g)
+{
+	ad_curvature_program(g);
+}
+
 const Pass pipeline_passes[] = {
 	{"ad", "the gradient program appended to the forward pass", run_ad},
+	{"curvature", "Hessian-vector products and the mixed derivative of the alpha gradient appended",
+	 run_curvature},
 	{"infer", "the eval-mode program appended: running statistics, no drop-path", pass_infer},
 	{"cse", "values computed twice merged", pass_cse},
 	{"dce", "values nothing needs dropped", pass_dce},

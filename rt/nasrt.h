@@ -120,6 +120,10 @@ typedef struct NasRun {
 	 * sum of its candidates) for sample n by drop[e * batch + n], in the
 	 * forward pass and in every gradient; infer() ignores it. */
 	const void *drop;
+	/* hvp() and mixed(): a direction, nparams reals laid out as the
+	 * parameters; hvp() reads its architecture tensors, mixed() its
+	 * weights.  The other entries ignore it. */
+	const void *tangent;
 } NasRun;
 
 typedef struct NasProgram {
@@ -162,6 +166,22 @@ typedef struct NasProgram {
 	 * beta, and no drop-path; no gradient.  Noise candidates still draw
 	 * noise, as in training. */
 	void (*infer)(NasRun *run);
+	/* Curvature, training mode (batch statistics, drop-path as the run
+	 * says), each on an arena of its own size (NULL and 0 in programs
+	 * compiled without it).  hvp_prepare computes the loss (and logits)
+	 * and everything the products share; then each hvp() call on the same
+	 * run and arena writes H t to the alpha tensors of run->grads, H the
+	 * Hessian of the loss with respect to the architecture tensors and t
+	 * the alpha part of run->tangent (the rest of run->grads is left as it
+	 * was).  Anything else run on that arena in between invalidates the
+	 * preparation.  mixed() computes the loss (and logits) and writes
+	 * d/dw (grad_alpha L) t to the alpha tensors of run->grads, t the
+	 * weight part of run->tangent: the mixed derivative of second-order
+	 * DARTS.  Neither updates the running statistics: pass running NULL. */
+	int64_t hvp_arena_bytes, mixed_arena_bytes;
+	void (*hvp_prepare)(NasRun *run);
+	void (*hvp)(NasRun *run);
+	void (*mixed)(NasRun *run);
 } NasProgram;
 
 /* The command line of a search binary: subcommands init, grad, ...; returns

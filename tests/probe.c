@@ -9,11 +9,15 @@
  * IN holds every tensor of the state under its name, the batch (x, y),
  * optionally every running statistic under its name (the run then has
  * running statistics, else NULL) and `drop` [ndrop, batch] (else NULL).
- * Its metadata names the entry point (`entry`: grad, loss, grad_alpha or
- * infer) and the batch-norm momentum (`momentum`, default 0.1).  OUT gets
- * `loss` (F64 []) and `logits`, after grad and grad_alpha the gradient of
- * every tensor as `grad.NAME`, and with running statistics their values
- * after the run as `running.NAME`; reals in the program's precision. */
+ * and `tangent.NAME` for some tensors (the run's tangent; zeros for the
+ * rest).  Its metadata names the entry point (`entry`: grad, loss,
+ * grad_alpha, infer, hvp or mixed) and the batch-norm momentum
+ * (`momentum`, default 0.1).  OUT gets `loss` (F64 []) and `logits`,
+ * after grad and grad_alpha the gradient of every tensor as `grad.NAME`,
+ * after hvp (hvp_prepare, then hvp twice, which must give the same bits)
+ * and mixed the alpha part of the gradient block as `hvp.NAME` or
+ * `mixed.NAME`, and with running statistics their values after the run as
+ * `running.NAME`; reals in the program's precision. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,12 +87,22 @@ int nas_main(const NasProgram *p, int argc, char **argv)
 	int rs = p->real_size;
 	void *params = xcalloc((size_t)p->nparams, (size_t)rs);
 	void *grads = xcalloc((size_t)p->nparams, (size_t)rs);
-	void *arena = xcalloc((size_t)p->arena_bytes, 1);
+	int64_t arena_bytes = p->arena_bytes;
+	arena_bytes = p->hvp_arena_bytes > arena_bytes ? p->hvp_arena_bytes : arena_bytes;
+	arena_bytes = p->mixed_arena_bytes > arena_bytes ? p->mixed_arena_bytes : arena_bytes;
+	void *arena = xcalloc((size_t)arena_bytes, 1);
+	void *tangent = xcalloc((size_t)p->nparams, (size_t)rs);
 	void *x = xcalloc((size_t)(p->batch * p->in_c * p->in_h * p->in_w), (size_t)rs);
 	void *logits = xcalloc((size_t)(p->batch * p->classes), (size_t)rs);
 	int64_t *y = xcalloc((size_t)p->batch, sizeof *y);
-	for (int i = 0; i < p->ntensors; i++)
-		load(need(&in, p->tensors[i].name), p->tensors[i].numel, params, p->tensors[i].offset, rs);
+	for (int i = 0; i < p->ntensors; i++) {
+		const NasTensor *t = &p->tensors[i];
+		char tname[512];
+		load(need(&in, t->name), t->numel, params, t->offset, rs);
+		snprintf(tname, sizeof tname, "tangent.%s", t->name);
+		if (st_find(&in, tname))
+			load(st_find(&in, tname), t->numel, tangent, t->offset, rs);
+	}
 	load(need(&in, "x"), p->batch * p->in_c * p->in_h * p->in_w, x, 0, rs);
 	const StTensor *yt = need(&in, "y");
 	if (yt->dtype != ST_I64 || yt->numel != p->batch)
@@ -110,15 +124,30 @@ int nas_main(const NasProgram *p, int argc, char **argv)
 	const char *entry = st_meta(&in, "entry"), *mom = st_meta(&in, "momentum");
 	NasRun run = {.params = params, .x = x, .y = y, .arena = arena, .grads = grads,
 		      .logits = logits, .running = running, .bn_momentum = mom ? atof(mom) : 0.1,
-		      .drop = drop};
+		      .drop = drop, .tangent = tangent};
 	void (*fn)(NasRun *) = !entry ? NULL
 			       : strcmp(entry, "grad") == 0 ? p->grad
 			       : strcmp(entry, "loss") == 0 ? p->loss
 			       : strcmp(entry, "grad_alpha") == 0 ? p->grad_alpha
-			       : strcmp(entry, "infer") == 0 ? p->infer : NULL;
+			       : strcmp(entry, "infer") == 0 ? p->infer
+			       : strcmp(entry, "hvp") == 0 ? p->hvp
+			       : strcmp(entry, "mixed") == 0 ? p->mixed : NULL;
 	if (!fn)
 		die("no such entry point", entry ? entry : "(none given)");
-	fn(&run);
+	if (fn == p->hvp) {
+		/* the preparation serves any number of products */
+		void *first = xcalloc((size_t)p->nparams, (size_t)rs);
+		p->hvp_prepare(&run);
+		p->hvp(&run);
+		memcpy(first, grads, (size_t)p->nparams * (size_t)rs);
+		memset(grads, 0, (size_t)p->nparams * (size_t)rs);
+		p->hvp(&run);
+		if (memcmp(first, grads, (size_t)p->nparams * (size_t)rs) != 0)
+			die("a second hvp() after one hvp_prepare() gave other bits", NULL);
+		free(first);
+	} else {
+		fn(&run);
+	}
 
 	int64_t lshape[2] = {p->batch, p->classes};
 	if (st_add(&out, "loss", ST_F64, 0, NULL, &run.loss) != 0 ||
@@ -127,6 +156,10 @@ int nas_main(const NasProgram *p, int argc, char **argv)
 	if (fn == p->grad || fn == p->grad_alpha)
 		for (int i = 0; i < p->ntensors; i++)
 			save(&out, "grad.", &p->tensors[i], grads, rs);
+	if (fn == p->hvp || fn == p->mixed)
+		for (int i = 0; i < p->ntensors; i++)
+			if (p->tensors[i].kind == NAS_ALPHA)
+				save(&out, fn == p->hvp ? "hvp." : "mixed.", &p->tensors[i], grads, rs);
 	for (int i = 0; running && i < p->nrunning_tensors; i++)
 		save(&out, "running.", &p->running_tensors[i], running, rs);
 	if (st_write(argv[2], &out, err, sizeof err) != 0)
@@ -136,6 +169,7 @@ int nas_main(const NasProgram *p, int argc, char **argv)
 	free(params);
 	free(grads);
 	free(arena);
+	free(tangent);
 	free(x);
 	free(logits);
 	free(y);

@@ -107,6 +107,11 @@ static void add_leaf(StFile *f, Interp *it, int v)
 	}
 	const char *name = n->op == IR_INPUT ? "x" : n->op == IR_LABELS ? "y"
 			   : n->op == IR_DROP ? "drop" : n->name;
+	char tname[512];
+	if (n->op == IR_TANGENT) {
+		snprintf(tname, sizeof tname, "tangent.%s", n->name);
+		name = tname;
+	}
 	StDtype dt = n->op == IR_LABELS ? ST_I64 : f32 ? ST_F32 : ST_F64;
 	assert_int_equal(st_add(f, name, dt, n->shape.rank, n->shape.d, data), 0);
 	free(data);
@@ -215,7 +220,7 @@ static void random_leaves(Interp *it, Rng *r, bool modes)
 		for (int64_t i = 0; i < ir_numel(n->shape); i++) {
 			if (n->op == IR_LABELS)
 				x[i] = rng_below(r, (uint32_t)classes);
-			else if (n->op == IR_INPUT || n->op == IR_ALPHA)
+			else if (n->op == IR_INPUT || n->op == IR_ALPHA || n->op == IR_TANGENT)
 				x[i] = 2 * rng_uniform(r) - 1;
 			else if (n->op == IR_WEIGHT)
 				x[i] = n->wkind == W_BN_GAMMA ? 1 + 0.2 * rng_uniform(r) : rng_uniform(r) - 0.5;
@@ -237,6 +242,7 @@ typedef struct Ref {
 	Model *m;
 	IrGraph *g;
 	Interp it;
+	bool curvature;  /* set before ref_open: with the curvature program */
 } Ref;
 
 typedef void Builder(const char *space, const char *const *ov, int nov, bool f64, const char *bin);
@@ -251,6 +257,8 @@ static void ref_open(Ref *x, const char *space, const char *const *ov, int nov, 
 	x->m = fixture_space_with(&x->a, space, ov, nov);
 	x->g = &x->m->g;
 	ad_gradient_program(x->g);
+	if (x->curvature)
+		ad_curvature_program(x->g);
 	if (infer)
 		pass_infer(x->g);
 	assert_int_equal(ir_verify(x->g, stderr), 0);
@@ -409,7 +417,7 @@ static void probe_inputs(Interp *it, bool running, bool drop, const char *entry,
 	for (int v = 0; v < g->n; v++) {
 		IrOp op = g->node[v].op;
 		if (op == IR_WEIGHT || op == IR_ALPHA || op == IR_INPUT || op == IR_LABELS ||
-		    (running && op == IR_RUNNING) || (drop && op == IR_DROP))
+		    op == IR_TANGENT || (running && op == IR_RUNNING) || (drop && op == IR_DROP))
 			add_leaf(&f, it, v);
 	}
 	assert_int_equal(st_set_meta(&f, "entry", entry), 0);
@@ -580,6 +588,67 @@ static void test_darts_modes_f64(void **state)
 	check_modes_f64("darts", modes_cfg, sizeof modes_cfg / sizeof *modes_cfg);
 }
 
+/* The curvature entries in f64 against the interpreter, both with a
+ * drop-path mask and without: hvp (after hvp_prepare, twice, the same
+ * bits: the probe checks) and mixed, on random tangents of every tensor
+ * (each entry must read only its part). */
+static void check_curvature_f64(const char *space, const char *const *ov, int nov)
+{
+	const char *bin = path_in("probe64");
+	Ref ref = {.curvature = true};
+	ref_open(&ref, space, ov, nov, true, false, build_probe, bin);
+	const IrGraph *g = ref.g;
+	const char *in = path_in("probe-in.safetensors");
+	for (int drop = 0; drop < 2; drop++) {
+		ref_random(&ref, 31 + (uint64_t)drop, drop);
+		StFile out[2];
+		const char *entry[2] = {"hvp", "mixed"};
+		for (int e = 0; e < 2; e++) {
+			probe_inputs(&ref.it, false, drop, entry[e], in);
+			probe(bin, in, &out[e]);
+			Cmp c = {0, 1, ""};
+			int seen = 0;
+			double norm = 0;
+			for (int i = 0; i < g->nout; i++) {
+				const char *name = g->out[i].name;
+				const char *prefix = e ? AD_MIXED_PREFIX : AD_HVP_PREFIX;
+				if (strncmp(name, prefix, strlen(prefix)) != 0)
+					continue;
+				int64_t n = ir_numel(g->node[g->out[i].v].shape);
+				const double *want = interp_value(&ref.it, g->out[i].v);
+				for (int64_t k = 0; k < n; k++)
+					norm += want[k] * want[k];
+				compare(name, out_tensor(&out[e], "", name), want, n, &c);
+				seen++;
+			}
+			double want_loss = interp_value(&ref.it, g->loss)[0];
+			print_message("# %s f64 %s%s: %d tensors (norm %.3g), worst relative L2 error %.3g "
+				      "(%s); loss %.15g\n", space, entry[e],
+				      drop ? " with drop-path" : "", seen, sqrt(norm), c.worst_rel, c.worst,
+				      out_loss(&out[e]));
+			assert_true(seen > 0);
+			assert_true(norm > 1e-6);
+			assert_true(c.worst_rel < 1e-10);
+			assert_true(fabs(out_loss(&out[e]) - want_loss) <= 1e-12 * fabs(want_loss));
+			st_free(&out[e]);
+		}
+	}
+	ref_close(&ref);
+}
+
+static void test_darts_curvature_f64(void **state)
+{
+	(void)state;
+	check_curvature_f64("darts", modes_cfg, sizeof modes_cfg / sizeof *modes_cfg);
+}
+
+static void test_s3_curvature_f64(void **state)
+{
+	(void)state;
+	const char *ov[] = {"C=4", "layers=3", "nodes=3", "input=1x8x8", "classes=6", "batch=3"};
+	check_curvature_f64("s3", ov, 6);
+}
+
 /* f32 against PyTorch (eval_darts.safetensors, gen_eval.py): the running
  * statistics after one training-mode pass from the initial ones, and the
  * eval-mode logits and loss with them.  Some running means are zero but
@@ -705,6 +774,8 @@ int main(void)
 		cmocka_unit_test(test_s3_fixture),
 		cmocka_unit_test(test_darts_modes_f64),
 		cmocka_unit_test(test_eval_fixture_f32),
+		cmocka_unit_test(test_darts_curvature_f64),
+		cmocka_unit_test(test_s3_curvature_f64),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

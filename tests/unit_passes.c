@@ -1,6 +1,7 @@
 /* unit_passes.c - the optimization passes keep every number: the gradient
- * program evaluated before and after them gives the same loss and the same
- * gradients, bit for bit, and each pass does what it says. */
+ * and curvature programs evaluated before and after them give the same
+ * loss, gradients and products, bit for bit, and each pass does what it
+ * says. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,6 +35,11 @@ static double *evaluate(const IrGraph *g, const StFile *f, int64_t *count)
 	assert_int_equal(interp_init(&it, g), 0);
 	it.noise = fixed_noise;
 	fixture_load(&it, f);
+	/* a direction for the curvature programs, the same in every graph */
+	for (int v = 0; v < g->n; v++)
+		if (g->node[v].op == IR_TANGENT)
+			for (int64_t i = 0; i < ir_numel(g->node[v].shape); i++)
+				interp_value(&it, v)[i] = sin(0.7 * (double)i + (double)strlen(g->node[v].name));
 	char err[256];
 	if (interp_run(&it, err, sizeof err) != 0)
 		fail_msg("%s", err);
@@ -73,6 +79,7 @@ static void check_passes_keep_numbers(const char *space)
 	Model *m = fixture_compile(&a, &f, space);
 	IrGraph *g = &m->g;
 	ad_gradient_program(g);
+	assert_true(ad_curvature_program(g) > 0);
 	int64_t n0, n1;
 	double *before = evaluate(g, &f, &n0);
 	int values0 = g->n, relu0 = count_op(g, IR_RELU);
