@@ -257,6 +257,26 @@ static int decompose_bn_grad(Ad *ad, int n)
 	return mul(ad, r, add_list(ad, terms, 3));
 }
 
+/* bn_grad_jvp(x, v, t) = -r (mean(xhat t) g + mean(v xhat) u + xhat
+ * mean(v u)), with g = bn_grad(x, v), u = bn_grad(x, t) as in
+ * decompose_bn_grad; only ever differentiated for third derivatives. */
+static int decompose_bn_grad_jvp(Ad *ad, int n)
+{
+	int x = N(ad, n)->in[0], v = N(ad, n)->in[1], t = N(ad, n)->in[2];
+	IrShape s = shape_of(ad, x);
+	IrAttr eps = no_attr;
+	eps.eps = N(ad, n)->at.eps;
+	int xc = add(ad, x, scale(ad, bcast_c(ad, channel_mean(ad, x), s), -1.0));
+	int r = bcast_c(ad, op1(ad, IR_RSQRT, &eps, channel_mean(ad, mul(ad, xc, xc))), s);
+	int xhat = mul(ad, xc, r);
+	int g = op2(ad, IR_BN_GRAD, &eps, x, v), u = op2(ad, IR_BN_GRAD, &eps, x, t);
+	int mxt = bcast_c(ad, channel_mean(ad, mul(ad, xhat, t)), s);
+	int mvx = bcast_c(ad, channel_mean(ad, mul(ad, v, xhat)), s);
+	int mvu = bcast_c(ad, channel_mean(ad, mul(ad, v, u)), s);
+	int terms[3] = {mul(ad, mxt, g), mul(ad, mvx, u), mul(ad, xhat, mvu)};
+	return scale(ad, mul(ad, r, add_list(ad, terms, 3)), -1.0);
+}
+
 /* softmax_grad(y, v) = y (v - row_sum(y v)) */
 static int decompose_softmax_grad(Ad *ad, int n)
 {
@@ -288,6 +308,8 @@ static int decompose(Ad *ad, int n)
 	switch (N(ad, n)->op) {
 	case IR_BN_GRAD:
 		return decompose_bn_grad(ad, n);
+	case IR_BN_GRAD_JVP:
+		return decompose_bn_grad_jvp(ad, n);
 	case IR_BN_INFER:
 		return decompose_bn_infer(ad, n);
 	case IR_SOFTMAX_GRAD:
@@ -587,7 +609,16 @@ static int jvp_rule(Ad *ad, int v, const int *t)
 		int y3 = mul(ad, v, mul(ad, v, v));
 		return scale(ad, mul(ad, y3, t[0]), -0.5);
 	}
-	case IR_BN_GRAD:
+	case IR_BN_GRAD: {
+		/* linear in input 1; in input 0 a primitive of its own */
+		int r = t[1] >= 0 ? like2(ad, v, nd->in[0], t[1]) : -1;
+		if (t[0] < 0)
+			return r;
+		int in[3] = {nd->in[0], nd->in[1], t[0]};
+		return add(ad, r, kin(ad, IR_BN_GRAD_JVP, v, nd->shape, 3, in));
+	}
+	case IR_BN_GRAD_JVP:
+		return jvp_decomposed(ad, v);
 	case IR_SOFTMAX_GRAD:
 		/* linear in input 1; input 0 through the decomposition */
 		if (t[0] >= 0)
@@ -891,6 +922,9 @@ static void vjp_rule(Ad *ad, int v, int c)
 	}
 	case IR_MATMUL:
 		vjp_matmul(ad, v, c);
+		return;
+	case IR_BN_GRAD_JVP:
+		vjp_decomposed(ad, v, c);
 		return;
 	case IR_BN_GRAD:
 	case IR_SOFTMAX_GRAD:

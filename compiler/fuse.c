@@ -60,6 +60,8 @@ bool fuse_reads_inline(const IrGraph *g, int v, int j)
 		return j == 0;
 	case IR_BN_GRAD:
 		return j == 1;
+	case IR_BN_GRAD_JVP:
+		return j > 0;
 	case IR_SAMPLE_DOT:
 		return true;
 	default:

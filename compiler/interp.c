@@ -377,6 +377,58 @@ static void bn_grad(const IrNode *nd, const double *x, const double *v, double *
 	}
 }
 
+/* d/de bn_grad(x + e t, v), channel by channel: with xhat and r as in
+ * bn_grad, u = bn_grad(x, t) = d xhat / de and g = bn_grad(x, v),
+ * dr/de = -r^2 mean(xhat t), so
+ *   -r (mean(xhat t) g + mean(v xhat) u + xhat mean(v u)). */
+static void bn_grad_jvp(const IrNode *nd, const double *x, const double *v, const double *t,
+			double *y)
+{
+	const IrShape *s = &nd->shape;
+	int64_t per = ir_numel(*s) / s->d[1], hw = per / s->d[0], total = ir_numel(*s);
+	double *g = malloc((size_t)total * sizeof *g), *u = malloc((size_t)total * sizeof *u);
+	if (!g || !u) {
+		fputs("nasc: out of memory\n", stderr);
+		exit(1);
+	}
+	bn_grad(nd, x, v, g);
+	bn_grad(nd, x, t, u);
+	for (int64_t c = 0; c < s->d[1]; c++) {
+		double mean = 0, var = 0;
+		for (int64_t n = 0; n < s->d[0]; n++)
+			for (int64_t i = 0; i < hw; i++)
+				mean += x[(n * s->d[1] + c) * hw + i];
+		mean /= (double)per;
+		for (int64_t n = 0; n < s->d[0]; n++)
+			for (int64_t i = 0; i < hw; i++) {
+				double d = x[(n * s->d[1] + c) * hw + i] - mean;
+				var += d * d;
+			}
+		var /= (double)per;
+		double r = 1.0 / sqrt(var + nd->at.eps);
+		double mxt = 0, mvx = 0, mvu = 0;
+		for (int64_t n = 0; n < s->d[0]; n++)
+			for (int64_t i = 0; i < hw; i++) {
+				int64_t k = (n * s->d[1] + c) * hw + i;
+				double xh = (x[k] - mean) * r;
+				mxt += xh * t[k];
+				mvx += xh * v[k];
+				mvu += v[k] * u[k];
+			}
+		mxt /= (double)per;
+		mvx /= (double)per;
+		mvu /= (double)per;
+		for (int64_t n = 0; n < s->d[0]; n++)
+			for (int64_t i = 0; i < hw; i++) {
+				int64_t k = (n * s->d[1] + c) * hw + i;
+				double xh = (x[k] - mean) * r;
+				y[k] = -r * (mxt * g[k] + mvx * u[k] + xh * mvu);
+			}
+	}
+	free(g);
+	free(u);
+}
+
 /* op(a) op(b), op(m) = m^T when its flag is set; the result is the node's
  * [M, N]. */
 static void matmul(const IrNode *nd, const IrShape *as, const double *a, const IrShape *bs,
@@ -711,6 +763,9 @@ int interp_run(Interp *it, char *err, size_t errlen)
 			break;
 		case IR_BN_GRAD:
 			bn_grad(nd, x, it->val[nd->in[1]], y);
+			break;
+		case IR_BN_GRAD_JVP:
+			bn_grad_jvp(nd, x, it->val[nd->in[1]], it->val[nd->in[2]], y);
 			break;
 		case IR_SOFTMAX_GRAD: {
 			const double *dv = it->val[nd->in[1]];

@@ -654,6 +654,7 @@ const IrPrimInfo ir_prims[IR_OP_COUNT] = {
 	[IR_GAP_BWD] = {"gap_bwd", 1, 1, infer_gap_bwd, flops_none},
 	[IR_MATMUL] = {"matmul", 2, 2, infer_matmul, flops_matmul},
 	[IR_BN_GRAD] = {"bn_grad", 2, 2, infer_bn_grad, flops_none},
+	[IR_BN_GRAD_JVP] = {"bn_grad_jvp", 3, 3, infer_bn_grad, flops_none},
 	[IR_SOFTMAX_GRAD] = {"softmax_grad", 2, 2, infer_softmax_grad, flops_none},
 	[IR_MIXED_DOT] = {"mixed_dot", 2, -1, infer_mixed_dot, flops_none},
 	[IR_SAMPLE_DOT] = {"sample_dot", 2, 2, infer_sample_dot, flops_none},
@@ -959,6 +960,7 @@ static void dump_attrs(FILE *out, const IrNode *n)
 		break;
 	case IR_RSQRT:
 	case IR_BN_GRAD:
+	case IR_BN_GRAD_JVP:
 	case IR_BN_INFER:
 		fprintf(out, " {eps=%g}", a->eps);
 		break;

@@ -96,7 +96,7 @@ static const LTensor *tensor_named(const Lowered *L, const char *name)
 static int stats_source(const IrGraph *g, int v, const int *first_bn)
 {
 	const IrNode *n = &g->node[v];
-	if (n->op != IR_BN_GRAD && n->op != IR_BATCH_NORM)
+	if (n->op != IR_BN_GRAD && n->op != IR_BN_GRAD_JVP && n->op != IR_BATCH_NORM)
 		return -1;
 	int b = first_bn[n->in[0]];
 	if (b < 0 || b > v || g->node[b].at.eps != n->at.eps)

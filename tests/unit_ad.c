@@ -211,6 +211,7 @@ static const int variants[IR_OP_COUNT] = {
 	[IR_DOT] = 1,
 	[IR_RELU_MASK] = 1,
 	[IR_BN_GRAD] = 1,
+	[IR_BN_GRAD_JVP] = 1,
 	[IR_SOFTMAX_GRAD] = 1,
 	[IR_SCALE_BY] = 1,
 	[IR_CHANNEL_SUM] = 2,
@@ -356,6 +357,11 @@ static void build(Case *c, IrOp op, int variant)
 		a.eps = 1e-5;
 		leaf(c, ir_shape4(3, 2, 3, 3));
 		leaf(c, ir_shape4(3, 2, 3, 3));
+		break;
+	case IR_BN_GRAD_JVP:
+		a.eps = 1e-5;
+		for (int i = 0; i < 3; i++)
+			leaf(c, ir_shape4(3, 2, 3, 3));
 		break;
 	case IR_SOFTMAX_GRAD:
 		leaf(c, s2(3, 4));
