@@ -31,7 +31,8 @@ Run with the Debian interpreter and python3-torch (needs a built ./nasc at
 the repo root, or NASC=/path/to/nasc):
     /usr/bin/python3 tests/reference/gen_hessian.py            # all three
     /usr/bin/python3 tests/reference/gen_hessian.py s2         # one of them
-gen_second.py imports the helpers here (flat, cosine, publish).
+gen_second.py imports the helpers here (flat, cosine, unit_directions, moved,
+publish, regenerate).
 """
 import os
 import sys
@@ -69,6 +70,20 @@ def flat(ts):
 
 def cosine(a, b):
     return (a @ b / (a.norm() * b.norm())).item()
+
+
+def unit_directions(n, count, seed):
+    """count random unit vectors of n entries, f64, the same every run."""
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(count):
+        d = torch.randn(n, generator=gen, dtype=torch.float64)
+        yield d / d.norm()
+
+
+def moved(tensors, d, step):
+    """The tensors plus step * d, d flat over them in order."""
+    return [t + step * p.view_as(t)
+            for t, p in zip(tensors, d.split([t.numel() for t in tensors]))]
 
 
 def alpha_gradient(net64, alphas, x64, y, create_graph=False):
@@ -111,19 +126,14 @@ def check(cfg, H, net64, alphas, x64, y):
     if not null < NULL_TOL:
         fail("%s: the Hessian does not vanish on a softmax shift: %.3g" % (cfg["space"], null))
     # H v against central differences of the gradient along v
-    gen = torch.Generator().manual_seed(5)
     saved = [a.detach().clone() for a in alphas]
     worst = 0.0
-    for _ in range(HVP_DIRS):
-        v = torch.randn(H.shape[0], generator=gen, dtype=H.dtype)
-        v /= v.norm()
+    for v in unit_directions(H.shape[0], HVP_DIRS, 5):
         grads = []
         for sign in (1.0, -1.0):
             with torch.no_grad():
-                off = 0
-                for a, s in zip(alphas, saved):
-                    a.copy_(s + sign * HVP_STEP * v[off:off + a.numel()].view_as(a))
-                    off += a.numel()
+                for a, m in zip(alphas, moved(saved, v, sign * HVP_STEP)):
+                    a.copy_(m)
             grads.append(alpha_gradient(net64, alphas, x64, y)[1])
         fd = (grads[0] - grads[1]) / (2 * HVP_STEP)
         hv = H @ v
@@ -190,14 +200,20 @@ def generate(cfg, path):
           "HVP vs FD (h=%g, %d dirs) %.2e" % (sym, null, HVP_STEP, HVP_DIRS, hvp))
 
 
-def main():
-    spaces = sys.argv[1:] or [c["space"] for c in CONFIGS]
-    known = {c["space"]: c for c in CONFIGS}
+def regenerate(configs, kind, generate):
+    """Write <kind>_<space>.safetensors for the spaces named on the command
+    line, all of configs by default."""
+    spaces = sys.argv[1:] or [c["space"] for c in configs]
+    known = {c["space"]: c for c in configs}
     for s in spaces:
         if s not in known:
-            fail("no Hessian fixture for `%s` (one of %s)" % (s, ", ".join(known)))
+            fail("no %s fixture for `%s` (one of %s)" % (kind, s, ", ".join(known)))
     for s in spaces:
-        generate(known[s], os.path.join(HERE, "hessian_%s.safetensors" % s))
+        generate(known[s], os.path.join(HERE, "%s_%s.safetensors" % (kind, s)))
+
+
+def main():
+    regenerate(CONFIGS, "hessian", generate)
 
 
 if __name__ == "__main__":

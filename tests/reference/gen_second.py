@@ -49,11 +49,10 @@ the repo root, or NASC=/path/to/nasc):
     /usr/bin/python3 tests/reference/gen_second.py s2          # one of them
 """
 import os
-import sys
 
 # first: it pins torch and its BLAS to one thread before they load
-from gen_hessian import cosine, flat, publish
-from gen_forward import HERE, fail
+from gen_hessian import cosine, flat, moved, publish, regenerate, unit_directions
+from gen_forward import fail
 from gen_grad import KEYS, build, describe, draw_batch, input_shape, shown, widen
 
 import torch
@@ -175,19 +174,12 @@ def compute(cfg):
 def directional_check(pb, second):
     """Central differences of the unrolled objective along random unit
     directions of alpha against second . d; the worst relative error."""
-    gen = torch.Generator().manual_seed(9)
     saved = [a.detach().clone() for a in pb.alphas]
     worst = 0.0
-    for _ in range(DIR_COUNT):
-        d = torch.randn(second.shape[0], generator=gen, dtype=torch.float64)
-        d /= d.norm()
+    for d in unit_directions(second.shape[0], DIR_COUNT, 9):
         f = []
         for sign in (1.0, -1.0):
-            shifted, off = [], 0
-            for s in saved:
-                shifted.append((s + sign * DIR_STEP * d[off:off + s.numel()].view_as(s))
-                               .requires_grad_())
-                off += s.numel()
+            shifted = [t.requires_grad_() for t in moved(saved, d, sign * DIR_STEP)]
             f.append(pb.unrolled(shifted).item())
         fd = (f[0] - f[1]) / (2 * DIR_STEP)
         want = (second @ d).item()
@@ -235,13 +227,7 @@ def generate(cfg, path):
 
 
 def main():
-    spaces = sys.argv[1:] or [c["space"] for c in CONFIGS]
-    known = {c["space"]: c for c in CONFIGS}
-    for s in spaces:
-        if s not in known:
-            fail("no second-order fixture for `%s` (one of %s)" % (s, ", ".join(known)))
-    for s in spaces:
-        generate(known[s], os.path.join(HERE, "second_%s.safetensors" % s))
+    regenerate(CONFIGS, "second", generate)
 
 
 if __name__ == "__main__":
