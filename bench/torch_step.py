@@ -30,7 +30,8 @@ import statistics
 import sys
 import time
 
-PROG = "torch_step.py"
+# the running script: torch_curvature.py imports the helpers here
+PROG = os.path.basename(sys.argv[0]) or "torch_step.py"
 SKIP = 77
 HERE = os.path.dirname(os.path.realpath(__file__))
 REFERENCE = os.path.normpath(os.path.join(HERE, "..", "tests", "reference"))
@@ -49,11 +50,8 @@ def fail(msg, status=1):
     sys.exit(status)
 
 
-def parse_args():
-    ap = argparse.ArgumentParser(
-        prog=PROG,
-        description="Time nasc's PyTorch reference supernet: forward+backward and "
-                    "one first-order DARTS search step (float32, training mode).")
+def add_network_args(ap):
+    """The options of the network, the batch, the threads and the timing."""
     ap.add_argument("--space", default="darts",
                     help="search space from tests/reference/supernet.py (not s4)")
     ap.add_argument("--C", type=int, default=16, help="initial channels")
@@ -67,11 +65,11 @@ def parse_args():
     ap.add_argument("--warmup", type=int, default=2, help="untimed iterations")
     ap.add_argument("--iters", type=int, default=10, help="timed iterations")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--only", choices=("fwd_bwd", "step"),
-                    help="run only this measurement (default: both)")
-    ap.add_argument("--json", action="store_true", help="print one JSON object")
-    args = ap.parse_args()
 
+
+def check_network_args(args):
+    """Refuse bad values of add_network_args's options (exit 2); sets
+    args.shape from --input."""
     for k in ("C", "layers", "nodes", "classes", "batch", "threads", "iters"):
         if getattr(args, k) <= 0:
             fail("--%s %d: must be positive" % (k, getattr(args, k)), 2)
@@ -81,6 +79,19 @@ def parse_args():
     if len(dims) != 3 or not all(d.isdigit() and int(d) > 0 for d in dims):
         fail("--input %s: not CxHxW (e.g. 1x28x28)" % args.input, 2)
     args.shape = [int(d) for d in dims]
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(
+        prog=PROG,
+        description="Time nasc's PyTorch reference supernet: forward+backward and "
+                    "one first-order DARTS search step (float32, training mode).")
+    add_network_args(ap)
+    ap.add_argument("--only", choices=("fwd_bwd", "step"),
+                    help="run only this measurement (default: both)")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args()
+    check_network_args(args)
     return args
 
 
