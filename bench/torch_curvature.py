@@ -43,13 +43,12 @@ import argparse
 import json
 import resource
 import statistics
-import sys
 import time
 
-import torch_step as ts
-from torch_step import ARCH_BETAS, ARCH_LR, ARCH_WD, REFERENCE, W_CLIP, W_LR, W_MOMENTUM, W_WD
+from torch_step import (ARCH_BETAS, ARCH_LR, ARCH_WD, PROG, W_CLIP, W_LR, W_MOMENTUM, W_WD,
+                        add_network_args, build_network, check_network_args, draw_batches,
+                        fail, import_torch, print_run, run_record, timed)
 
-PROG = ts.PROG
 FD_R = 0.01             # DARTS's r = FD_R / |v|
 MEASUREMENTS = ("hessian", "step_fd", "step_exact")
 
@@ -60,7 +59,7 @@ def parse_args():
         description="Time the architecture Hessian (RobustDARTS's row-by-row autograd) "
                     "and second-order DARTS search steps (finite-difference and exact) "
                     "on nasc's PyTorch reference supernet (float32, training mode).")
-    ts.add_network_args(ap)
+    add_network_args(ap)
     ap.set_defaults(C=8, layers=5, input="1x28x28", batch=32)
     ap.add_argument("--rows", type=int,
                     help="time only the first ROWS Hessian rows and extrapolate "
@@ -69,42 +68,21 @@ def parse_args():
                     help="run only this measurement (default: all)")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     args = ap.parse_args()
-    ts.check_network_args(args)
+    check_network_args(args)
     if args.rows is not None and args.rows <= 0:
-        ts.fail("--rows %d: must be positive" % args.rows, 2)
+        fail("--rows %d: must be positive" % args.rows, 2)
     return args
 
 
 def main():
     args = parse_args()
-    torch = ts.import_torch(args.threads)
+    torch = import_torch(args.threads)
     import torch.nn.functional as F
     try:
         from torch.func import functional_call
     except ImportError:     # before PyTorch 2.0
         from torch.nn.utils.stateless import functional_call
-    sys.path.insert(0, REFERENCE)
-    try:
-        import supernet as sn
-    except ImportError as e:
-        ts.fail("cannot import supernet from %s: %s" % (REFERENCE, e))
-
-    spaces = [s for s in sn.SPACES if s != "s4"]   # s4 draws noise
-    if args.space not in spaces:
-        ts.fail("--space %s: one of %s" % (args.space, ", ".join(spaces)), 2)
-    torch.manual_seed(args.seed)
-    try:
-        net = sn.Network(args.C, args.layers, args.nodes, args.shape[0],
-                         args.classes, args.space).float()
-    except ValueError as e:
-        ts.fail("%s: %s" % (args.space, e), 2)
-    try:
-        # per sample, 2 per multiply-add; leaves the net in eval mode
-        fwd_flops_sample = sn.conv_linear_flops(net, args.shape)
-    except RuntimeError as e:
-        ts.fail("the network does not run on input %s: %s"
-                % (args.input, str(e).splitlines()[0]), 2)
-    net.train()   # batch norm with batch statistics; alphas 1e-3 N(0, 1) as DARTS
+    sn, net, fwd_flops_sample = build_network(torch, args)
     weights = net.weight_parameters()
     alphas = net.arch_parameters()
     arch = {id(a) for a in alphas}
@@ -112,13 +90,10 @@ def main():
     n = sn.alpha_size(net)
     rows = n if args.rows is None else min(args.rows, n)
 
-    x_train = torch.randn(args.batch, *args.shape, dtype=torch.float32)
-    y_train = torch.randint(args.classes, (args.batch,))
-    x_val = torch.randn(args.batch, *args.shape, dtype=torch.float32)
-    y_val = torch.randint(args.classes, (args.batch,))
+    (x_train, y_train), (x_val, y_val) = draw_batches(torch, args)
 
-    def cat(ts_):
-        return torch.cat([t.reshape(-1) for t in ts_])
+    def cat(parts):
+        return torch.cat([t.reshape(-1) for t in parts])
 
     def loss_at(x, y):
         return F.cross_entropy(net(x), y)
@@ -213,29 +188,19 @@ def main():
         out.update(hessian())
     out["second_order_step_fd_ms"] = out["second_order_step_exact_ms"] = None
     if args.only in (None, "step_fd"):
-        out["second_order_step_fd_ms"] = ts.timed(step_fd, args.warmup, args.iters)
+        out["second_order_step_fd_ms"] = timed(step_fd, args.warmup, args.iters)
     if args.only in (None, "step_exact"):
-        out["second_order_step_exact_ms"] = ts.timed(step_exact, args.warmup, args.iters)
+        out["second_order_step_exact_ms"] = timed(step_exact, args.warmup, args.iters)
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
-    result = {
-        "impl": "pytorch",
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "interop_threads": torch.get_num_interop_threads(),
-        "config": {
-            "space": args.space, "C": args.C, "layers": args.layers,
-            "nodes": args.nodes, "input": args.input, "classes": args.classes,
-            "batch": args.batch, "warmup": args.warmup, "iters": args.iters,
-            "seed": args.seed, "only": args.only, "rows": args.rows,
-            "dtype": "float32", "mode": "train", "alpha_init": "1e-3*N(0,1)",
-            "arch_wd": ARCH_WD, "xi": W_LR, "momentum": W_MOMENTUM,
-            "weight_decay": W_WD, "fd_r": "%g/|v|" % FD_R,
-        },
+    result = run_record(
+        torch, args, rows=args.rows, alpha_init="1e-3*N(0,1)", arch_wd=ARCH_WD, xi=W_LR,
+        momentum=W_MOMENTUM, weight_decay=W_WD, fd_r="%g/|v|" % FD_R)
+    result.update({
         "forward_flops_per_sample": fwd_flops_sample,
         "weight_params": sn.weight_param_count(net),
         "alpha_size": n,
-    }
+    })
     result.update(out)
     result["peak_rss_mib"] = rss_mib
     if args.json:
@@ -246,9 +211,7 @@ def main():
 
 def report(r):
     c = r["config"]
-    print("pytorch %s, %d threads: %s C=%d layers=%d nodes=%d input=%s classes=%d batch=%d"
-          % (r["torch"], r["threads"], c["space"], c["C"], c["layers"], c["nodes"],
-             c["input"], c["classes"], c["batch"]))
+    print_run(r)
     print("%d weight parameters, %d alphas" % (r["weight_params"], r["alpha_size"]))
     if "hessian_grad_s" in r:
         print("Hessian: gradient with create_graph %.3f s, %d rows %.3f s "
