@@ -207,7 +207,8 @@ def regenerate(configs, kind, generate):
     known = {c["space"]: c for c in configs}
     for s in spaces:
         if s not in known:
-            fail("no %s fixture for `%s` (one of %s)" % (kind, s, ", ".join(known)))
+            fail("no configuration for %s_%s.safetensors: the spaces are %s"
+                 % (kind, s, ", ".join(known)))
     for s in spaces:
         generate(known[s], os.path.join(HERE, "%s_%s.safetensors" % (kind, s)))
 
