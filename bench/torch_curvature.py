@@ -51,6 +51,11 @@ from torch_step import (ARCH_BETAS, ARCH_LR, ARCH_WD, PROG, W_CLIP, W_LR, W_MOME
 
 FD_R = 0.01             # DARTS's r = FD_R / |v|
 MEASUREMENTS = ("hessian", "step_fd", "step_exact")
+# every key of the Hessian's measurement, null where it was not taken
+NO_HESSIAN = dict.fromkeys((
+    "hessian_grad_s", "hessian_rows_s", "hessian_row_s", "hessian_rows_timed",
+    "hessian_eig_s", "hessian_total_s", "hessian_total_s_extrapolated",
+    "hessian_lambda_max"))
 
 
 def parse_args():
@@ -111,10 +116,9 @@ def main():
             H.append(cat(torch.autograd.grad(g[i], alphas, retain_graph=True)))
             row_s.append(time.perf_counter() - t)
         t_rows = sum(row_s)
-        out = {"hessian_grad_s": t_grad, "hessian_rows_s": t_rows,
-               "hessian_row_s": {"median": statistics.median(row_s), "min": min(row_s)},
-               "hessian_rows_timed": rows, "hessian_eig_s": None, "hessian_total_s": None,
-               "hessian_total_s_extrapolated": None, "hessian_lambda_max": None}
+        out = dict(NO_HESSIAN, hessian_grad_s=t_grad, hessian_rows_s=t_rows,
+                   hessian_row_s={"median": statistics.median(row_s), "min": min(row_s)},
+                   hessian_rows_timed=rows)
         if rows < n:
             out["hessian_total_s_extrapolated"] = t_grad + t_rows * n / rows
             return out
@@ -183,7 +187,7 @@ def main():
         arch_opt.step()
         weight_step()
 
-    out = {}
+    out = dict(NO_HESSIAN)
     if args.only in (None, "hessian"):
         out.update(hessian())
     out["second_order_step_fd_ms"] = out["second_order_step_exact_ms"] = None
@@ -213,7 +217,7 @@ def report(r):
     c = r["config"]
     print_run(r)
     print("%d weight parameters, %d alphas" % (r["weight_params"], r["alpha_size"]))
-    if "hessian_grad_s" in r:
+    if r["hessian_grad_s"] is not None:
         print("Hessian: gradient with create_graph %.3f s, %d rows %.3f s "
               "(per row median %.4f s, min %.4f s)"
               % (r["hessian_grad_s"], r["hessian_rows_timed"], r["hessian_rows_s"],
