@@ -30,7 +30,8 @@ import statistics
 import sys
 import time
 
-PROG = "torch_step.py"
+# the running script: torch_curvature.py imports the helpers here
+PROG = os.path.basename(sys.argv[0]) or "torch_step.py"
 SKIP = 77
 HERE = os.path.dirname(os.path.realpath(__file__))
 REFERENCE = os.path.normpath(os.path.join(HERE, "..", "tests", "reference"))
@@ -49,11 +50,8 @@ def fail(msg, status=1):
     sys.exit(status)
 
 
-def parse_args():
-    ap = argparse.ArgumentParser(
-        prog=PROG,
-        description="Time nasc's PyTorch reference supernet: forward+backward and "
-                    "one first-order DARTS search step (float32, training mode).")
+def add_network_args(ap):
+    """The options of the network, the batch, the threads and the timing."""
     ap.add_argument("--space", default="darts",
                     help="search space from tests/reference/supernet.py (not s4)")
     ap.add_argument("--C", type=int, default=16, help="initial channels")
@@ -67,11 +65,11 @@ def parse_args():
     ap.add_argument("--warmup", type=int, default=2, help="untimed iterations")
     ap.add_argument("--iters", type=int, default=10, help="timed iterations")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--only", choices=("fwd_bwd", "step"),
-                    help="run only this measurement (default: both)")
-    ap.add_argument("--json", action="store_true", help="print one JSON object")
-    args = ap.parse_args()
 
+
+def check_network_args(args):
+    """Refuse bad values of add_network_args's options (exit 2); sets
+    args.shape from --input."""
     for k in ("C", "layers", "nodes", "classes", "batch", "threads", "iters"):
         if getattr(args, k) <= 0:
             fail("--%s %d: must be positive" % (k, getattr(args, k)), 2)
@@ -81,6 +79,19 @@ def parse_args():
     if len(dims) != 3 or not all(d.isdigit() and int(d) > 0 for d in dims):
         fail("--input %s: not CxHxW (e.g. 1x28x28)" % args.input, 2)
     args.shape = [int(d) for d in dims]
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(
+        prog=PROG,
+        description="Time nasc's PyTorch reference supernet: forward+backward and "
+                    "one first-order DARTS search step (float32, training mode).")
+    add_network_args(ap)
+    ap.add_argument("--only", choices=("fwd_bwd", "step"),
+                    help="run only this measurement (default: both)")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    args = ap.parse_args()
+    check_network_args(args)
     return args
 
 
@@ -113,10 +124,10 @@ def gflops(flops, ms):
     return flops / (ms * 1e-3) / 1e9
 
 
-def main():
-    args = parse_args()
-    torch = import_torch(args.threads)
-    import torch.nn.functional as F
+def build_network(torch, args):
+    """The supernet module and the float32 network of args, in training mode
+    with every parameter requiring a gradient, and its forward conv+linear
+    FLOPs per sample; exits 2 on a configuration that cannot run."""
     sys.path.insert(0, REFERENCE)
     try:
         import supernet as sn
@@ -133,8 +144,6 @@ def main():
                          args.classes, args.space).float()
     except ValueError as e:
         fail("%s: %s" % (args.space, e), 2)
-    weights = net.weight_parameters()
-    alphas = net.arch_parameters()
     try:
         # per sample, 2 per multiply-add; leaves the net in eval mode
         fwd_flops_sample = sn.conv_linear_flops(net, args.shape)
@@ -144,16 +153,54 @@ def main():
     net.train()   # batch-norm with batch statistics from here on
     for p in net.parameters():
         p.requires_grad_(True)
+    return sn, net, fwd_flops_sample
+
+
+def draw_batches(torch, args):
+    """A training and a validation batch, (x, y) each: x from N(0, 1),
+    uniform labels."""
+    return [(torch.randn(args.batch, *args.shape, dtype=torch.float32),
+             torch.randint(args.classes, (args.batch,))) for _ in range(2)]
+
+
+def run_record(torch, args, **config):
+    """The first keys of a JSON result: implementation, threads, and the
+    configuration (extended by config)."""
+    c = {
+        "space": args.space, "C": args.C, "layers": args.layers,
+        "nodes": args.nodes, "input": args.input, "classes": args.classes,
+        "batch": args.batch, "warmup": args.warmup, "iters": args.iters,
+        "seed": args.seed, "only": args.only, "dtype": "float32",
+        "mode": "train",
+    }
+    c.update(config)
+    return {"impl": "pytorch", "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "interop_threads": torch.get_num_interop_threads(), "config": c}
+
+
+def print_run(out):
+    """The first line of the table: run_record's keys."""
+    c = out["config"]
+    print("pytorch %s, %d threads: %s C=%d layers=%d nodes=%d input=%s classes=%d batch=%d"
+          % (out["torch"], out["threads"], c["space"], c["C"], c["layers"], c["nodes"],
+             c["input"], c["classes"], c["batch"]))
+
+
+def main():
+    args = parse_args()
+    torch = import_torch(args.threads)
+    import torch.nn.functional as F
+    sn, net, fwd_flops_sample = build_network(torch, args)
+    weights = net.weight_parameters()
+    alphas = net.arch_parameters()
 
     fwd_flops = fwd_flops_sample * args.batch
     fwd_bwd_flops = FWD_BWD_FACTOR * fwd_flops
     step_flops = STEP_FACTOR * fwd_flops
 
     # two distinct random batches, drawn once
-    x_train = torch.randn(args.batch, *args.shape, dtype=torch.float32)
-    y_train = torch.randint(args.classes, (args.batch,))
-    x_val = torch.randn(args.batch, *args.shape, dtype=torch.float32)
-    y_val = torch.randint(args.classes, (args.batch,))
+    (x_train, y_train), (x_val, y_val) = draw_batches(torch, args)
 
     def fwd_bwd():
         net.zero_grad(set_to_none=True)
@@ -183,18 +230,8 @@ def main():
         step_ms = timed(step, args.warmup, args.iters)
 
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
-    out = {
-        "impl": "pytorch",
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "interop_threads": torch.get_num_interop_threads(),
-        "config": {
-            "space": args.space, "C": args.C, "layers": args.layers,
-            "nodes": args.nodes, "input": args.input, "classes": args.classes,
-            "batch": args.batch, "warmup": args.warmup, "iters": args.iters,
-            "seed": args.seed, "only": args.only, "dtype": "float32",
-            "mode": "train",
-        },
+    out = run_record(torch, args)
+    out.update({
         "flop_convention": FLOP_CONVENTION,
         "forward_flops_per_sample": fwd_flops_sample,
         "fwd_bwd_flops": fwd_bwd_flops,
@@ -206,15 +243,12 @@ def main():
         "peak_rss_mib": rss_mib,
         "weight_params": sn.weight_param_count(net),
         "alpha_size": sn.alpha_size(net),
-    }
+    })
     if args.json:
         print(json.dumps(out))
         return
 
-    c = out["config"]
-    print("pytorch %s, %d threads: %s C=%d layers=%d nodes=%d input=%s classes=%d batch=%d"
-          % (out["torch"], out["threads"], c["space"], c["C"], c["layers"], c["nodes"],
-             c["input"], c["classes"], c["batch"]))
+    print_run(out)
     print("%d weight parameters, %d alphas; forward conv+linear %.2f MFLOP/sample, "
           "fwd+bwd counted as 3x, step as 6x" % (out["weight_params"], out["alpha_size"],
                                                    fwd_flops_sample / 1e6))
