@@ -112,7 +112,7 @@ int ctrl_update(Controller *c, int64_t epoch, double lambda, double reg, CtrlDec
 		char *err, size_t errlen);
 
 /* Records an evaluation without deciding (to rebuild a saved trace), with
- * ctrl_update's refusals. */
+ * ctrl_update's refusals of the epoch and the eigenvalue. */
 int ctrl_record(Controller *c, int64_t epoch, double lambda, char *err, size_t errlen);
 
 /* Drops the evaluations after epoch. */
