@@ -59,6 +59,8 @@ static void help_main(FILE *fp, const NasProgram *p, const char *bin)
 	      "                        initialize every tensor from seed N; save the state\n"
 	      "  grad --load STATE --batch BATCH [--save-grad GRAD] [--json]\n"
 	      "                        the loss and gradient norms of a state on a batch\n"
+	      "  hessian --load STATE --batch BATCH [--exact | --lanczos K] [--json]\n"
+	      "                        the eigenvalues of the alpha-Hessian on a batch\n"
 	      "  bench [--iters N] [--warmup N] [--threads N] [--json]\n"
 	      "                        time forward + backward, and a search step\n"
 	      "  help [COMMAND]        print this help, or a command's\n"
@@ -192,6 +194,49 @@ static void help_grad(FILE *fp, const NasProgram *p, const char *bin)
 		p->real_size == 8 ? "F64" : "F32");
 }
 
+static void help_hessian(FILE *fp, const NasProgram *p, const char *bin)
+{
+	const NasSchedule *s = &p->schedule;
+	fprintf(fp, "usage: %s hessian --load STATE --batch BATCH [--exact | --lanczos K]\n"
+		"       [--iters N] [--tol T] [--weight-decay WD] [--seed N] [--threads N] [--json]\n\n",
+		bin);
+	about(fp, p);
+	fprintf(fp,
+		"\n"
+		"The curvature RobustDARTS tracks: the eigenvalues of H + wd I, where H is the\n"
+		"Hessian of the mean cross-entropy loss on the batch with respect to the\n"
+		"architecture parameters (training mode: batch statistics; no drop-path) and\n"
+		"wd the arch weight decay.  lambda_max is the largest eigenvalue.  H is never\n"
+		"formed from finite differences: each column is an exact Hessian-vector\n"
+		"product of the compiled program.\n"
+		"\n"
+		"options:\n"
+		"  --load STATE          the state (as for grad)\n"
+		"  --batch BATCH         the batch: x, F32 [%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64
+		"], y, I64 [%" PRId64 "]\n"
+		"  --exact               every eigenvalue, from one product per alpha entry,\n"
+		"                        printed in ascending order%s\n"
+		"  --lanczos K           the K largest, by Lanczos with full\n"
+		"                        reorthogonalization%s\n"
+		"  --iters N             Lanczos: at most N products (default %" PRId64 ", the\n"
+		"                        spec's hessian iters)\n"
+		"  --tol T               Lanczos: stop when the top K have a residual of at most\n"
+		"                        T times their value (default 1e-5)\n"
+		"  --weight-decay WD     the arch weight decay added on the diagonal (default\n"
+		"                        %g, the spec's)\n"
+		"  --seed N              noise candidates and Lanczos's start vector (default 0)\n"
+		"  --threads N           OpenMP threads\n"
+		"  --json                print {\"lambda_max\", \"eigenvalues\", \"method\",\n"
+		"                        \"arch_weight_decay\", \"n\", \"hvps\", \"iters\",\n"
+		"                        \"converged\", \"residual\", \"asymmetry\", \"loss\",\n"
+		"                        \"seconds\", \"batch\"} as one JSON object\n"
+		"  -h, --help            print this help\n",
+		p->batch, p->in_c, p->in_h, p->in_w, p->batch,
+		s->hessian.mode == NAS_HESS_LANCZOS ? "" : " (the default)",
+		s->hessian.mode == NAS_HESS_LANCZOS ? " (the default, K = 1: the spec says lanczos)" : "",
+		s->hessian.iters > 0 ? s->hessian.iters : 20, s->arch.weight_decay);
+}
+
 static void help_bench(FILE *fp, const NasProgram *p, const char *bin)
 {
 	fprintf(fp, "usage: %s bench [--iters N] [--warmup N] [--seed N] [--threads N] [--json]\n"
@@ -240,13 +285,15 @@ typedef struct Cmd {
 	void (*help)(FILE *fp, const NasProgram *p, const char *bin);
 } Cmd;
 
-enum { SEARCH, EVAL, INIT, GRAD, BENCH, HELP, NCMDS };
+enum { SEARCH, EVAL, INIT, GRAD, HESSIAN, BENCH, HELP, NCMDS };
 enum { S_DATA, S_OUT, S_RESUME, S_EPOCHS, S_BATCH, S_SEED, S_SUBSET, S_THREADS, S_SET, S_MEAN,
        S_STD, S_JSON };                                     /* search */
 enum { E_LOAD, E_DATA, E_TRAIN, E_THREADS, E_JSON };       /* eval */
 enum { O_SEED, O_SAVE };                                   /* init */
 enum { G_LOAD, G_BATCH, G_SAVE_GRAD, G_JSON, G_SEED, G_ALPHA }; /* grad */
 enum { B_ITERS, B_WARMUP, B_SEED, B_THREADS, B_JSON, B_ONLY }; /* bench */
+enum { H_LOAD, H_BATCH, H_EXACT, H_LANCZOS, H_ITERS, H_TOL, H_WD, H_SEED, H_THREADS,
+       H_JSON };                                            /* hessian */
 
 static const Cmd cmds[NCMDS] = {
 	[SEARCH] = {"search",
@@ -263,6 +310,11 @@ static const Cmd cmds[NCMDS] = {
 		  {{"--load", "STATE"}, {"--batch", "BATCH"}, {"--save-grad", "GRAD"},
 		   {"--json", NULL}, {"--seed", "N"}, {"--alpha-only", NULL}},
 		  help_grad},
+	[HESSIAN] = {"hessian",
+		     {{"--load", "STATE"}, {"--batch", "BATCH"}, {"--exact", NULL},
+		      {"--lanczos", "K"}, {"--iters", "N"}, {"--tol", "T"}, {"--weight-decay", "WD"},
+		      {"--seed", "N"}, {"--threads", "N"}, {"--json", NULL}},
+		     help_hessian},
 	[BENCH] = {"bench",
 		   {{"--iters", "N"}, {"--warmup", "N"}, {"--seed", "N"}, {"--threads", "N"},
 		    {"--json", NULL}, {"--only", "fwd_bwd|step"}},
@@ -491,6 +543,49 @@ static int bench(const NasProgram *p, const char *bin, const char **vals)
 	return cmd_bench(p, bin, &o);
 }
 
+/* A number from lo to hi (both included); *out keeps its default when val
+ * is NULL. */
+static int real_of(const char *bin, const char *cmd, const char *opt, const char *val, double lo,
+		   double hi, double *out)
+{
+	if (!val)
+		return 0;
+	char *end;
+	errno = 0;
+	double v = strtod(val, &end);
+	if (!*val || *end || errno || !(v >= lo && v <= hi))
+		return usage_error(bin, cmd, "%s needs a number from %g to %g, not '%s'", opt, lo, hi,
+				   val);
+	*out = v;
+	return 0;
+}
+
+static int hessian(const NasProgram *p, const char *bin, const char **vals)
+{
+	const NasSchedule *s = &p->schedule;
+	HessianOptions o = {
+		.load = vals[H_LOAD], .batch = vals[H_BATCH], .json = vals[H_JSON] != NULL,
+		.iters = s->hessian.iters > 0 && s->hessian.iters < 1000000 ? (int)s->hessian.iters : 20,
+		.tol = 1e-5, .weight_decay = -1,
+		.lanczos = s->hessian.mode == NAS_HESS_LANCZOS ? 1 : 0,
+	};
+	int rc;
+	if (vals[H_EXACT] && vals[H_LANCZOS])
+		return usage_error(bin, "hessian", "--exact and --lanczos K exclude each other");
+	if (vals[H_EXACT])
+		o.lanczos = 0;
+	if ((rc = need(bin, "hessian", o.load, "--load STATE")) != 0 ||
+	    (rc = need(bin, "hessian", o.batch, "--batch BATCH")) != 0 ||
+	    (rc = count_of(bin, "hessian", "--lanczos", vals[H_LANCZOS], 1, 1000000, &o.lanczos)) != 0 ||
+	    (rc = count_of(bin, "hessian", "--iters", vals[H_ITERS], 1, 1000000, &o.iters)) != 0 ||
+	    (rc = real_of(bin, "hessian", "--tol", vals[H_TOL], 0, 1, &o.tol)) != 0 ||
+	    (rc = real_of(bin, "hessian", "--weight-decay", vals[H_WD], 0, 1e6, &o.weight_decay)) != 0 ||
+	    (rc = count_of(bin, "hessian", "--threads", vals[H_THREADS], 0, 4096, &o.threads)) != 0 ||
+	    (rc = seed_of(bin, "hessian", vals[H_SEED], &o.seed)) != 0)
+		return rc;
+	return cmd_hessian(p, bin, &o);
+}
+
 /* An optional count of at least lo: -1 when val is NULL. */
 static int i64_of(const char *bin, const char *cmd, const char *opt, const char *val, int64_t lo,
 		  int64_t *out)
@@ -596,6 +691,8 @@ static int run(const NasProgram *p, const char *bin, int argc, char **argv)
 		return search(p, bin, vals, many, nmany);
 	if (c == EVAL)
 		return eval(p, bin, vals);
+	if (c == HESSIAN)
+		return hessian(p, bin, vals);
 	GradOptions o = {
 		.load = vals[G_LOAD], .batch = vals[G_BATCH], .save_grad = vals[G_SAVE_GRAD],
 		.json = vals[G_JSON] != NULL, .alpha_only = vals[G_ALPHA] != NULL,

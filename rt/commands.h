@@ -24,6 +24,21 @@ typedef struct GradOptions {
 /* grad: the loss and the gradient of a state on a batch. */
 int cmd_grad(const NasProgram *p, const char *bin, const GradOptions *o);
 
+typedef struct HessianOptions {
+	const char *load;       /* the state */
+	const char *batch;      /* the batch */
+	int lanczos;            /* 0: exact; else the top k by Lanczos */
+	int iters;              /* Lanczos: most iterations */
+	double tol;             /* Lanczos: relative residual to stop at */
+	double weight_decay;    /* < 0: the spec's arch weight decay */
+	uint64_t seed;          /* noise candidates and Lanczos's start */
+	int threads;
+	int json;
+} HessianOptions;
+
+/* hessian: the eigenvalues of the alpha-Hessian of a state on a batch. */
+int cmd_hessian(const NasProgram *p, const char *bin, const HessianOptions *o);
+
 typedef enum BenchOnly { BENCH_BOTH, BENCH_FWD_BWD, BENCH_STEP } BenchOnly;
 
 typedef struct BenchOptions {

@@ -21,6 +21,15 @@ static inline double nas_real_get(const void *block, int real_size, int64_t i)
 	return real_size == 8 ? ((const double *)block)[i] : ((const float *)block)[i];
 }
 
+/* Element i of such a block = v (rounded to float when real_size is 4). */
+static inline void nas_real_set(void *block, int real_size, int64_t i, double v)
+{
+	if (real_size == 8)
+		((double *)block)[i] = v;
+	else
+		((float *)block)[i] = (float)v;
+}
+
 /* "[16,1,3,3]" into buf; "[]" for a scalar. */
 void nas_format_shape(char *buf, size_t n, int rank, const int64_t *shape);
 

@@ -22,6 +22,9 @@
  *                                        nan, inf or -inf
  *   stedit add IN OUT NAME INDEX DELTA   element += DELTA in its dtype
  *   stedit append IN OUT NAME DTYPE DIMS
+ *   stedit keep IN OUT PATTERN...        only the tensors some PATTERN
+ *   stedit omit IN OUT PATTERN...        matches, or none matches; a
+ *                                        PATTERN ending in * is a prefix
  *
  * Exits 0, or 1 with a message. */
 #include <inttypes.h>
@@ -252,6 +255,41 @@ static int cmd_images(char **a)
 	return write_xy(a[0], xs, x, y);
 }
 
+static int matches(const char *name, char **pats, int n)
+{
+	for (int i = 0; i < n; i++) {
+		size_t k = strlen(pats[i]);
+		if (k && pats[i][k - 1] == '*' ? strncmp(name, pats[i], k - 1) == 0
+					       : strcmp(name, pats[i]) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* keep / omit: IN to OUT with the tensors the patterns select (keep) or
+ * do not (omit), metadata and order as they were. */
+static int cmd_select(int keep, int argc, char **a)
+{
+	StFile f, g;
+	char err[1024];
+	if (st_read(a[0], &f, err, sizeof err) != 0)
+		return die(err, NULL);
+	st_init(&g);
+	int rc = 0;
+	for (size_t i = 0; i < f.nmeta && !rc; i++)
+		rc = st_set_meta(&g, f.meta[i].key, f.meta[i].value) != 0;
+	for (size_t i = 0; i < f.ntensors && !rc; i++) {
+		const StTensor *t = &f.tensors[i];
+		if (matches(t->name, a + 2, argc - 2) == keep)
+			rc = st_add(&g, t->name, t->dtype, t->rank, t->shape, t->data) != 0;
+	}
+	if (!rc && st_write(a[1], &g, err, sizeof err) != 0)
+		rc = die(err, NULL);
+	st_free(&f);
+	st_free(&g);
+	return rc;
+}
+
 /* The editing commands: read IN, change one tensor, write OUT. */
 static int cmd_edit(const char *op, int argc, char **a)
 {
@@ -356,6 +394,8 @@ int main(int argc, char **argv)
 		return cmd_get(argv[2], argv[3], argv[4]);
 	if (argc == 9 && strcmp(argv[1], "batch") == 0)
 		return cmd_batch(argv + 2);
+	if (argc >= 5 && (strcmp(argv[1], "keep") == 0 || strcmp(argv[1], "omit") == 0))
+		return cmd_select(strcmp(argv[1], "keep") == 0, argc - 2, argv + 2);
 	if (argc == 9 && strcmp(argv[1], "images") == 0)
 		return cmd_images(argv + 2);
 	if (argc >= 5)
