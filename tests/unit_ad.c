@@ -753,11 +753,45 @@ static void test_darts_hvp_drop_path(void **state)
 	check_hvp("darts", darts_drop_cfg, 6, IR_ALPHA, 1.0 / 3);
 }
 
+static const char *const s2_cfg[] = {"C=2", "layers=3", "nodes=2", "input=1x8x8", "classes=5",
+				      "batch=2"};
+static const char *const s3_cfg[] = {"C=2", "layers=3", "nodes=3", "input=1x8x8", "classes=6",
+				      "batch=3"};
+
 static void test_s2_mixed_second_derivative(void **state)
 {
 	(void)state;
-	const char *ov[] = {"C=2", "layers=3", "nodes=2", "input=1x8x8", "classes=5", "batch=2"};
-	check_hvp("s2", ov, 6, IR_WEIGHT, 0);
+	check_hvp("s2", s2_cfg, 6, IR_WEIGHT, 0);
+}
+
+static void test_s2_hvp(void **state)
+{
+	(void)state;
+	check_hvp("s2", s2_cfg, 6, IR_ALPHA, 0);
+}
+
+static void test_s3_hvp(void **state)
+{
+	(void)state;
+	check_hvp("s3", s3_cfg, 6, IR_ALPHA, 0);
+}
+
+static void test_s3_mixed_second_derivative(void **state)
+{
+	(void)state;
+	check_hvp("s3", s3_cfg, 6, IR_WEIGHT, 0);
+}
+
+static void test_tiny_mixed_second_derivative(void **state)
+{
+	(void)state;
+	check_hvp("tiny", tiny_cfg, 4, IR_WEIGHT, 0);
+}
+
+static void test_darts_mixed_second_derivative(void **state)
+{
+	(void)state;
+	check_hvp("darts", darts_cfg, 6, IR_WEIGHT, 0);
 }
 
 /* The gradient program against PyTorch's gradients (gen_grad.py: an f32
@@ -864,6 +898,11 @@ int main(void)
 		cmocka_unit_test(test_darts_hvp),
 		cmocka_unit_test(test_darts_hvp_drop_path),
 		cmocka_unit_test(test_s2_mixed_second_derivative),
+		cmocka_unit_test(test_s2_hvp),
+		cmocka_unit_test(test_s3_hvp),
+		cmocka_unit_test(test_s3_mixed_second_derivative),
+		cmocka_unit_test(test_tiny_mixed_second_derivative),
+		cmocka_unit_test(test_darts_mixed_second_derivative),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
