@@ -5,7 +5,10 @@
  * over its tensors in table order: optim.sgd.momentum (when momentum is
  * on), optim.adam.m and optim.adam.v.  The metadata, all text: format,
  * spec, config, nasc_version, real, epoch, wall, sgd_steps, adam_steps,
- * settings (sched_write_json), data, subset, ntrain, nval, mean, std. */
+ * settings (sched_write_json), data, subset, ntrain, nval, mean, std,
+ * log_records and, when curvature is tracked, robust (robust.c's state).
+ * A checkpoint without log_records (written before rollbacks existed) has
+ * one log record per epoch. */
 #include "checkpoint.h"
 
 #include <errno.h>
@@ -43,7 +46,7 @@ int checkpoint_save(const Search *s, const char *path, char *err, size_t errlen)
 {
 	const NasProgram *p = s->p;
 	const SearchConfig *c = &s->cfg;
-	char epoch[32], wall[32], sgd[32], adam[32], subset[32], ntrain[32], nval[32];
+	char epoch[32], wall[32], sgd[32], adam[32], subset[32], ntrain[32], nval[32], records[32];
 	char mean[DATA_MAX_C * 26], std[DATA_MAX_C * 26];
 	snprintf(epoch, sizeof epoch, "%" PRId64, s->epoch);
 	snprintf(wall, sizeof wall, "%.17g", s->wall);
@@ -52,6 +55,7 @@ int checkpoint_save(const Search *s, const char *path, char *err, size_t errlen)
 	snprintf(subset, sizeof subset, "%" PRId64, c->subset);
 	snprintf(ntrain, sizeof ntrain, "%" PRId64, c->ntrain);
 	snprintf(nval, sizeof nval, "%" PRId64, c->nval);
+	snprintf(records, sizeof records, "%" PRId64, s->log_records);
 	list(mean, sizeof mean, c->mean, p->in_c);
 	list(std, sizeof std, c->std, p->in_c);
 	char *settings = NULL;
@@ -68,6 +72,7 @@ int checkpoint_save(const Search *s, const char *path, char *err, size_t errlen)
 		"format", FORMAT, "real", real_name(p->real_size), "epoch", epoch, "wall", wall,
 		"sgd_steps", sgd, "adam_steps", adam, "settings", settings, "data", c->data,
 		"subset", subset, "ntrain", ntrain, "nval", nval, "mean", mean, "std", std,
+		"log_records", records, "robust", s->robust ? s->robust : "",
 	};
 	StDtype dt = p->real_size == 8 ? ST_F64 : ST_F32;
 	int64_t nw = nas_set_numel(p, NAS_WEIGHTS), na = nas_set_numel(p, NAS_ALPHAS);
@@ -75,7 +80,8 @@ int checkpoint_save(const Search *s, const char *path, char *err, size_t errlen)
 		  v_t = flat("optim.adam.v", na);
 	StFile f;
 	st_init(&f);
-	int rc = state_begin(p, &f, path, kv, (int)(sizeof kv / sizeof kv[0] / 2), err, errlen);
+	int nkv = (int)(sizeof kv / sizeof kv[0] / 2) - (s->robust ? 0 : 1);
+	int rc = state_begin(p, &f, path, kv, nkv, err, errlen);
 	if (rc == 0)
 		rc = state_add_tensors(&f, path, p->tensors, p->ntensors, s->params, p->real_size, dt,
 				       err, errlen);
@@ -222,6 +228,13 @@ int checkpoint_load(const NasProgram *p, const char *path, Search *s, char *err,
 			rc = -1;
 		s->epoch = epoch;
 		s->wall = strtod(wall, NULL);
+		s->log_records = epoch;
+		if (st_meta(&f, "log_records") &&
+		    int_meta(&f, path, "log_records", 0, &s->log_records, err, errlen) != 0)
+			rc = -1;
+		const char *robust = st_meta(&f, "robust");
+		if (rc == 0 && robust && !(s->robust = strdup(robust)))
+			rc = st_errorf(err, errlen, path, "out of memory");
 		s->sgd.steps = sgd_steps;
 		s->adam.t = adam_steps;
 		if (rc != 0)

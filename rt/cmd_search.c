@@ -24,6 +24,7 @@
 #include "data.h"
 #include "genotype.h"
 #include "progress.h"
+#include "robust.h"
 #include "runlog.h"
 #include "safetensors.h"
 #include "schedule.h"
@@ -144,9 +145,16 @@ static int settings(Ctx *c, NasSchedule *s)
 	if (s->second_order)
 		return 1 + fail(c, "second-order search is not available yet; use --set order=first%s%s",
 			    "", "");
-	if (s->hessian.mode != NAS_HESS_NONE || s->controller.kind != NAS_CTRL_NONE)
-		fprintf(stderr, "%s: note: this version does not track the Hessian yet, so the "
-			"search runs without hessian tracking and without a controller\n", c->bin);
+	if (s->controller.kind != NAS_CTRL_NONE && s->hessian.mode == NAS_HESS_NONE)
+		return 1 + fail(c, "controller %s needs the Hessian tracked; set hessian to exact or "
+			    "lanczos%s", s->controller.kind == NAS_CTRL_ES ? "es" : "ada", "");
+	if (s->controller.kind == NAS_CTRL_ADA && s->controller.knob == NAS_KNOB_AUGMENT &&
+	    !(s->drop_path.prob > 0))
+		return 1 + fail(c, "controller ada with knob augment raises the drop-path "
+			    "probability, which must start above 0 (--set drop_path.prob=0.1)%s%s",
+			    "", "");
+	if (s->controller.kind == NAS_CTRL_ADA && s->controller.knob == NAS_KNOB_L2 && !(s->l2 > 0))
+		return 1 + fail(c, "controller ada raises l2, which must start above 0%s%s", "", "");
 	return 0;
 }
 
@@ -271,38 +279,153 @@ static void epoch_line(Ctx *c, const EpochStats *st, const Search *s)
 		rest ? progress_duration(left, sizeof left, st->seconds * (double)rest) : "");
 }
 
+/* A line on stderr for the curvature of an epoch and its decision. */
+static void curvature_line(Ctx *c, const EpochStats *st)
+{
+	fprintf(stderr, "%s: epoch %" PRId64 ": lambda_max %.6g (%s, %d products, %.3g s)", c->bin,
+		st->epoch + 1, st->lambda_max, st->curv_method, st->curv_hvps, st->curv_seconds);
+	if (st->checked)
+		fprintf(stderr, ", local average %.6g vs %.6g at epoch %" PRId64 "%s", st->la_now,
+			st->la_then, st->stop_epoch + 1,
+			st->at_max ? ": grew, regularization already at its maximum" :
+			st->triggered ? ": grew" : "");
+	fputc('\n', stderr);
+}
+
+/* The architecture and state of epoch e, from its snapshot: ES's answer,
+ * written as genotype_es.* (es_only) or as the search's result. */
+static int answer_of(Ctx *c, Robust *rb, int64_t e, Search *t, Genotype *g)
+{
+	char err[1024];
+	if (robust_load(rb, e, t, err, sizeof err) != 0)
+		return fail(c, "%s%s", err, "");
+	if (genotype_derive(c->p, t->params, g) != 0) {
+		search_free(t);
+		return fail(c, "out of memory deriving the genotype%s%s", "", "");
+	}
+	return 0;
+}
+
+/* ADA: back to the state of the stop epoch, with the regularization
+ * raised; the log, the trace and the clock carry on. */
+static int rollback(Ctx *c, Robust *rb, Search *s, const char *logp)
+{
+	char err[1024];
+	const CtrlDecision *d = &rb->d;
+	Search t;
+	Genotype g;
+	if (!rb->es_written) {
+		if (answer_of(c, rb, d->stop_epoch, &t, &g) != 0)
+			return 1;
+		if (genotype_save_es(&g, c->dir, err, sizeof err) != 0)
+			fprintf(stderr, "%s: %s (going on)\n", c->bin, err);
+		genotype_free(&g);
+		search_free(&t);
+		rb->es_written = 1;
+	}
+	RunEvent ev = {.event = "rollback", .epoch = d->epoch, .stop_epoch = d->stop_epoch,
+		       .la_now = d->la_now, .la_then = d->la_then, .knob = robust_knob(s),
+		       .old_reg = d->old_reg, .new_reg = d->new_reg};
+	if (runlog_event(logp, s, &ev, err, sizeof err) != 0)
+		return fail(c, "%s%s", err, "");
+	if (robust_load(rb, d->stop_epoch, &t, err, sizeof err) != 0)
+		return fail(c, "%s%s", err, "");
+	t.wall = s->wall;
+	t.log_records = s->log_records + 1;
+	t.robust = s->robust;
+	s->robust = NULL;
+	robust_set_reg(&t, d->new_reg);
+	search_free(s);
+	*s = t;
+	fprintf(stderr, "%s: DARTS-ADA: back to epoch %" PRId64 ", %s %.6g -> %.6g\n", c->bin,
+		d->stop_epoch + 1, ev.knob, d->old_reg, d->new_reg);
+	return 0;
+}
+
 static int run_epochs(Ctx *c, Search *s, const Dataset *d)
 {
 	const NasProgram *p = c->p;
 	char err[1024], logp[PATH_MAX_ + 32], ckp[PATH_MAX_ + 32];
 	path_in(logp, sizeof logp, c->dir, "log.jsonl");
 	path_in(ckp, sizeof ckp, c->dir, "checkpoint.safetensors");
+	Robust rb;
+	if (robust_init(&rb, s, c->dir, err, sizeof err) != 0)
+		return fail(c, "%s%s", err, "");
 	SearchRun *r = search_run_new(s, d);
-	if (!r)
+	if (!r) {
+		robust_free(&rb);
 		return fail(c, "out of memory for the search's buffers%s%s", "", "");
+	}
 	Genotype g;
 	EpochStats st, *last = NULL;
 	int rc = 0;
-	while (rc == 0 && s->epoch < s->cfg.s.epochs) {
+	while (rc == 0 && !rb.stopped && s->epoch < s->cfg.s.epochs) {
 		progress_epoch(&c->pg, s->epoch, s->cfg.s.epochs);
 		c->steps_before = s->epoch * (s->cfg.ntrain / p->batch);
 		search_epoch(s, r, &st, on_step, c);
 		last = &st;
+		int due = robust_due(&rb, s, st.epoch);
+		if (due && robust_measure(&rb, s, r, &st, err, sizeof err) != 0) {
+			char what[64];
+			snprintf(what, sizeof what, "%" PRId64, st.epoch + 1);
+			rc = fail(c, "the curvature after epoch %s: %s", what, err);
+			break;
+		}
 		if (genotype_derive(p, s->params, &g) != 0) {
 			rc = fail(c, "out of memory deriving the genotype%s%s", "", "");
 			break;
 		}
 		epoch_line(c, &st, s);
+		if (due)
+			curvature_line(c, &st);
+		CtrlAction act = due ? rb.d.action : CTRL_CONTINUE;
+		if (act == CTRL_STOP) {
+			rb.stopped = 1;
+			rb.stop_epoch = rb.d.stop_epoch;
+		}
 		/* The log first: a crash before the checkpoint is written makes
-		 * the resumed run drop this record and log the epoch again. */
+		 * the resumed run drop this record and log the epoch again.  The
+		 * snapshot before the checkpoint, which names the trace. */
+		s->log_records++;
 		if (runlog_append(logp, s, &st, &g, err, sizeof err) != 0 ||
+		    robust_keep(&rb, s, due, err, sizeof err) != 0 ||
 		    checkpoint_save(s, ckp, err, sizeof err) != 0)
 			rc = fail(c, "%s%s", err, "");
 		else
 			write_genotype_files(c, &g, 0);
 		genotype_free(&g);
+		if (rc == 0 && act == CTRL_ROLLBACK) {
+			rc = rollback(c, &rb, s, logp);
+			last = NULL;
+			if (rc == 0 && (robust_keep(&rb, s, 0, err, sizeof err) != 0 ||
+					checkpoint_save(s, ckp, err, sizeof err) != 0))
+				rc = fail(c, "%s%s", err, "");
+		}
+		if (rc == 0 && act == CTRL_STOP) {
+			RunEvent ev = {.event = "stop", .epoch = rb.d.epoch, .stop_epoch = rb.d.stop_epoch,
+				       .la_now = rb.d.la_now, .la_then = rb.d.la_then};
+			fprintf(stderr, "%s: DARTS-ES: the local average of lambda_max grew by %.3g "
+				"since epoch %" PRId64 "; stopping with the architecture of that "
+				"epoch\n", c->bin, rb.d.la_then > 0 ? rb.d.la_now / rb.d.la_then : 0,
+				rb.d.stop_epoch + 1);
+			s->log_records++;
+			if (runlog_event(logp, s, &ev, err, sizeof err) != 0 ||
+			    robust_keep(&rb, s, 0, err, sizeof err) != 0 ||
+			    checkpoint_save(s, ckp, err, sizeof err) != 0)
+				rc = fail(c, "%s%s", err, "");
+		}
 	}
-	if (rc == 0) {
+	if (rc == 0 && rb.stopped) {
+		/* ES: the result is the state and architecture of the stop epoch */
+		Search t;
+		if (answer_of(c, &rb, rb.stop_epoch, &t, &g) != 0) {
+			rc = 1;
+		} else {
+			rc = finish(c, &t, &g, NULL);
+			genotype_free(&g);
+			search_free(&t);
+		}
+	} else if (rc == 0) {
 		if (genotype_derive(p, s->params, &g) != 0) {
 			rc = fail(c, "out of memory deriving the genotype%s%s", "", "");
 		} else {
@@ -312,6 +435,7 @@ static int run_epochs(Ctx *c, Search *s, const Dataset *d)
 		}
 	}
 	search_run_free(r);
+	robust_free(&rb);
 	return rc;
 }
 
@@ -435,7 +559,7 @@ static int resume(Ctx *c)
 		if (rc != 0)
 			data_free(&d);
 	}
-	int kept = rc == 0 ? runlog_truncate(logp, (long)s.epoch, err, sizeof err) : 0;
+	int kept = rc == 0 ? runlog_truncate(logp, (long)s.log_records, err, sizeof err) : 0;
 	if (kept < 0)
 		rc = fail(c, "%s%s", err, "");
 	if (rc == 0) {

@@ -471,7 +471,10 @@ static int draw_svg(const char *dot_path, const char *svg_path)
 	return ok;
 }
 
-int genotype_save_svgs(const Genotype *g, const char *dir, int *nsvg, char *err, size_t errlen)
+/* The files of genotype_save_svgs under names with `tag` appended:
+ * genotype<tag>.json, <type><tag>.dot, ... */
+static int save_tagged(const Genotype *g, const char *dir, const char *tag, int *nsvg, char *err,
+		       size_t errlen)
 {
 	/* Every file is rendered first and its temporary file written before
 	 * any is renamed into place: running out of memory or space, or a
@@ -486,10 +489,15 @@ int genotype_save_svgs(const Genotype *g, const char *dir, int *nsvg, char *err,
 		st_errorf(err, errlen, dir, "out of memory");
 		goto out;
 	}
-	path[0] = join(dir, "genotype", ".json");
-	path[1] = join(dir, "genotype", ".txt");
+	char json[64], txt[64], dotx[64], svgx[64];
+	snprintf(json, sizeof json, "%s.json", tag);
+	snprintf(txt, sizeof txt, "%s.txt", tag);
+	snprintf(dotx, sizeof dotx, "%s.dot", tag);
+	snprintf(svgx, sizeof svgx, "%s.svg", tag);
+	path[0] = join(dir, "genotype", json);
+	path[1] = join(dir, "genotype", txt);
 	for (int i = 0; i < g->ncells; i++)
-		path[2 + i] = join(dir, g->cells[i].type->name, ".dot");
+		path[2 + i] = join(dir, g->cells[i].type->name, dotx);
 	for (int i = 0; i < nfiles; i++) {
 		if (!path[i] || render(&text[i], g, i) != 0) {
 			st_errorf(err, errlen, path[i] ? path[i] : dir, "out of memory");
@@ -519,7 +527,7 @@ int genotype_save_svgs(const Genotype *g, const char *dir, int *nsvg, char *err,
 	nopen = 0;
 	rc = 0;
 	for (int i = 0; i < g->ncells; i++) {
-		char *svg = join(dir, g->cells[i].type->name, ".svg");
+		char *svg = join(dir, g->cells[i].type->name, svgx);
 		int ok = svg && draw_svg(path[2 + i], svg);
 		free(svg);
 		if (ok && nsvg)
@@ -538,7 +546,17 @@ out:
 	return rc;
 }
 
+int genotype_save_svgs(const Genotype *g, const char *dir, int *nsvg, char *err, size_t errlen)
+{
+	return save_tagged(g, dir, "", nsvg, err, errlen);
+}
+
 int genotype_save(const Genotype *g, const char *dir, char *err, size_t errlen)
 {
-	return genotype_save_svgs(g, dir, NULL, err, errlen);
+	return save_tagged(g, dir, "", NULL, err, errlen);
+}
+
+int genotype_save_es(const Genotype *g, const char *dir, char *err, size_t errlen)
+{
+	return save_tagged(g, dir, "_es", NULL, err, errlen);
 }

@@ -90,5 +90,8 @@ int genotype_save(const Genotype *g, const char *dir, char *err, size_t errlen);
  * files written: g->ncells when Graphviz drew every cell, 0 when it is
  * missing, so the caller can say the drawings were skipped. */
 int genotype_save_svgs(const Genotype *g, const char *dir, int *nsvg, char *err, size_t errlen);
+/* genotype_save under the names of early stopping's answer:
+ * genotype_es.json, genotype_es.txt, <type>_es.dot (.svg). */
+int genotype_save_es(const Genotype *g, const char *dir, char *err, size_t errlen);
 
 #endif

@@ -55,6 +55,96 @@ static void alphas(FILE *out, const Search *s)
 	fputc('}', out);
 }
 
+/* The curvature after the epoch and the controller's decision on it. */
+static void curvature(FILE *out, const EpochStats *st)
+{
+	fputs(", \"hessian\": ", out);
+	if (!st->curv) {
+		fputs("null", out);
+		return;
+	}
+	fprintf(out, "{\"method\": \"%s\"", st->curv_method);
+	field(out, "lambda_max", st->lambda_max);
+	fputs(", \"top\": [", out);
+	for (int i = 0; i < st->ntop; i++) {
+		fputs(i ? ", " : "", out);
+		jnum(out, st->top[i]);
+	}
+	fprintf(out, "], \"hvps\": %d, \"iters\": %d, \"converged\": %s", st->curv_hvps,
+		st->curv_iters, st->curv_converged ? "true" : "false");
+	field(out, "residual", st->curv_residual);
+	field(out, "loss", st->curv_loss);
+	field(out, "seconds", st->curv_seconds);
+	fprintf(out, ", \"controller\": {\"action\": \"%s\", \"checked\": %s, "
+		"\"triggered\": %s, \"at_max\": %s, \"stop_epoch\": %" PRId64,
+		st->action ? st->action : "continue", st->checked ? "true" : "false",
+		st->triggered ? "true" : "false", st->at_max ? "true" : "false", st->stop_epoch);
+	field(out, "local_average", st->la_now);
+	field(out, "local_average_then", st->la_then);
+	fputs("}}", out);
+}
+
+/* The line in buf to path, appended and fsynced. */
+static int append(const char *path, const char *line, size_t len, char *err, size_t errlen)
+{
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0644);
+	int ok = fd >= 0;
+	int e = errno;
+	for (size_t off = 0; ok && off < len;) {
+		ssize_t k = write(fd, line + off, len - off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		ok = k > 0;
+		e = errno;
+		off += ok ? (size_t)k : 0;
+	}
+	if (ok && fsync(fd) != 0) {
+		ok = 0;
+		e = errno;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (!ok)
+		return st_errorf(err, errlen, path, "cannot append: %s", strerror(e));
+	return 0;
+}
+
+/* Ends the record being written to out (a memstream of *line, *len)
+ * with the wall time, and appends it to path. */
+static int end_record(const char *path, const Search *s, FILE *out, char **line, size_t *len,
+		      char *err, size_t errlen)
+{
+	field(out, "wall", s->wall);
+	fputs("}\n", out);
+	if (fclose(out) != 0) {
+		free(*line);
+		return st_errorf(err, errlen, path, "out of memory");
+	}
+	int rc = append(path, *line, *len, err, errlen);
+	free(*line);
+	return rc;
+}
+
+int runlog_event(const char *path, const Search *s, const RunEvent *ev, char *err, size_t errlen)
+{
+	char *line = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&line, &len);
+	if (!out)
+		return st_errorf(err, errlen, path, "out of memory");
+	fprintf(out, "{\"epoch\": %" PRId64 ", \"event\": \"%s\", \"stop_epoch\": %" PRId64,
+		ev->epoch, ev->event, ev->stop_epoch);
+	field(out, "local_average", ev->la_now);
+	field(out, "local_average_then", ev->la_then);
+	field(out, "ratio", ev->la_then > 0 ? ev->la_now / ev->la_then : 0);
+	if (ev->knob) {
+		fprintf(out, ", \"knob\": \"%s\"", ev->knob);
+		field(out, "old", ev->old_reg);
+		field(out, "new", ev->new_reg);
+	}
+	return end_record(path, s, out, &line, &len, err, errlen);
+}
+
 int runlog_append(const char *path, const Search *s, const EpochStats *st, const Genotype *g,
 		  char *err, size_t errlen)
 {
@@ -83,37 +173,12 @@ int runlog_append(const char *path, const Search *s, const EpochStats *st, const
 	fputs(", \"genotype_text\": \"", out);
 	genotype_write_text(out, g);  /* quotes are single, no backslashes */
 	fputc('"', out);
+	curvature(out, st);
 	field(out, "seconds", st->seconds);
-	field(out, "wall", s->wall);
-	fputs("}\n", out);
-	if (fclose(out) != 0) {
-		free(line);
-		return st_errorf(err, errlen, path, "out of memory");
-	}
-	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0644);
-	int ok = fd >= 0;
-	int e = errno;
-	for (size_t off = 0; ok && off < len;) {
-		ssize_t k = write(fd, line + off, len - off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		ok = k > 0;
-		e = errno;
-		off += ok ? (size_t)k : 0;
-	}
-	if (ok && fsync(fd) != 0) {
-		ok = 0;
-		e = errno;
-	}
-	if (fd >= 0)
-		close(fd);
-	free(line);
-	if (!ok)
-		return st_errorf(err, errlen, path, "cannot append: %s", strerror(e));
-	return 0;
+	return end_record(path, s, out, &line, &len, err, errlen);
 }
 
-int runlog_truncate(const char *path, long epochs, char *err, size_t errlen)
+int runlog_truncate(const char *path, long records, char *err, size_t errlen)
 {
 	FILE *in = fopen(path, "r");
 	if (!in) {
@@ -141,7 +206,7 @@ int runlog_truncate(const char *path, long epochs, char *err, size_t errlen)
 				       lineno);
 			break;
 		}
-		if (json_integer_value(ep) < epochs) {
+		if (n < records) {
 			fwrite(line, 1, (size_t)got, out);
 			n++;
 		}

@@ -34,7 +34,7 @@
 /* Streams of the seed, apart from the initialization's (tensor i draws
  * from stream i), bench's (2^62 + k) and the noise's (top bit set). */
 #define STREAM(kind) ((UINT64_C(1) << 61) | ((uint64_t)(kind) << 56))
-enum { S_SUBSET = 1, S_SPLIT, S_PERM_TRAIN, S_PERM_VAL, S_AUG, S_DROP };
+enum { S_SUBSET = 1, S_SPLIT, S_PERM_TRAIN, S_PERM_VAL, S_AUG, S_DROP, S_CURV };
 
 /* Noise steps (NasRun.step) of evaluations: training-mode ones count two
  * per step; eval-mode ones count from EVAL_STEPS. */
@@ -97,6 +97,7 @@ void search_free(Search *s)
 	free(s->running);
 	nas_sgd_free(&s->sgd);
 	nas_adam_free(&s->adam);
+	free(s->robust);
 	memset(s, 0, sizeof *s);
 }
 
@@ -353,6 +354,23 @@ void search_epoch(Search *s, SearchRun *r, EpochStats *st, StepHook hook, void *
 	s->epoch = e + 1;
 	st->seconds = now_s() - t0;
 	s->wall += st->seconds;
+}
+
+void search_curvature_batch(const Search *s, SearchRun *r, int64_t epoch, const void **x,
+			    const int64_t **y)
+{
+	Rng g;
+	memcpy(r->perm_val, r->val, sizeof *r->val * (size_t)r->nval);
+	rng_seed(&g, (uint64_t)s->cfg.s.seed, STREAM(S_CURV) | (uint64_t)epoch);
+	shuffle(r->perm_val, r->nval, &g);
+	const NasProgram *p = s->p;
+	for (int64_t k = 0; k < p->batch; k++)
+		r->idx[k] = r->perm_val[k % r->nval];
+	Augment none = {0};
+	data_batch(r->d, r->idx, p->batch, s->cfg.mean, s->cfg.std, &none, &g, r->x, p->real_size,
+		   r->y);
+	*x = r->x;
+	*y = r->y;
 }
 
 void search_evaluate(const Search *s, SearchRun *r, const Dataset *d, const int64_t *idx,

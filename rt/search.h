@@ -28,6 +28,9 @@ typedef struct Search {
 	NasAdam adam;           /* on alpha */
 	int64_t epoch;          /* epochs completed */
 	double wall;            /* seconds spent searching, over every run */
+	int64_t log_records;    /* lines of log.jsonl written so far */
+	char *robust;           /* robust.c's state (the controller's trace) as
+				   JSON, malloc'd, or NULL */
 } Search;
 
 /* The statistics of one epoch, what a log record holds. */
@@ -39,6 +42,17 @@ typedef struct EpochStats {
 	double search_loss;             /* of the architecture steps */
 	double val_loss, val_acc;       /* eval mode, every validation image */
 	double seconds;                 /* this epoch's wall time */
+	/* curvature (robust.c), when it was evaluated after this epoch */
+	int curv;
+	const char *curv_method;        /* "exact" or "lanczos" */
+	double lambda_max, curv_loss, curv_seconds, curv_residual;
+	int curv_hvps, curv_iters, curv_converged, ntop;
+	double top[8];                  /* the largest eigenvalues, largest first */
+	/* the controller's decision on it */
+	int checked, triggered, at_max;
+	const char *action;             /* "continue", "stop" or "rollback" */
+	int64_t stop_epoch;
+	double la_now, la_then;
 } EpochStats;
 
 /* Allocates s's buffers and optimizers for p with cfg: 0, or -1 when
@@ -77,6 +91,12 @@ void search_epoch(Search *s, SearchRun *r, EpochStats *st, StepHook hook, void *
  * padding not counted).  Runs in r's buffers. */
 void search_evaluate(const Search *s, SearchRun *r, const Dataset *d, const int64_t *idx,
 		     int64_t n, double *loss, double *acc);
+
+/* The batch the curvature of epoch `epoch` is measured on: the first
+ * batch of a permutation of the validation split of its own, normalized
+ * and not augmented; into r's buffers, whose x and y are returned. */
+void search_curvature_batch(const Search *s, SearchRun *r, int64_t epoch, const void **x,
+			    const int64_t **y);
 
 /* The softmax of every row of alpha tensor t, into out (numel doubles). */
 void search_alpha_softmax(const NasProgram *p, const void *params, const NasTensor *t,
