@@ -14,6 +14,9 @@
 #   BENCH_WARMUP   untimed iterations before them (default A 2, B 1)
 #   BENCH_THREADS  threads of both tools (default 2)
 #   BENCH_PYTHON   the interpreter for torch_step.py (default /usr/bin/python3)
+#   BENCH_CURVATURE  "no" to skip the curvature benchmarks (run with A)
+#   BENCH_HESSIAN_ROWS  PyTorch times only this many Hessian rows and
+#                  extrapolates to all of them (default: every row)
 # Every tool's JSON line goes to bench/results.jsonl; a table per
 # configuration to stdout.  Exits 1 when a build or a run fails.
 
@@ -186,5 +189,48 @@ for c in $configs; do
 		echo "ratio: PyTorch/nasc for times (nasc's speed-up), nasc/PyTorch for peak RSS"
 	fi
 done
+# curvature: the alpha-Hessian of configuration A, nasc's Hessian-vector
+# products against RobustDARTS's row-by-row double backward
+curvature() {
+	bin=$work/darts-A
+	out=$work/A.curv.json
+	tout=$work/A.torch-curv.json
+	echo "bench curvature: nasc, the exact Hessian once, Lanczos 1 warmup + 3 timed" >&2
+	"$bin" bench --only curvature --threads "$threads" --iters 3 --warmup 1 --json > "$out" ||
+		die "curvature: $bin bench --only curvature failed"
+	cat "$out" >> "$results"
+	ne=$(field hessian_exact_s "$out") nl=$(part median "$(field lanczos_ms "$out")")
+	echo
+	echo "curvature, config A: the 224x224 alpha-Hessian of the validation loss (+ 1e-3 I)"
+	echo "nasc exact: $ne s, lambda_max $(field lambda_max_exact "$out");" \
+		"Lanczos: $nl ms median, $(field lanczos_iters "$out") products," \
+		"$(field lanczos_rel_error "$out") from the exact lambda_max"
+	if [ $have_torch = no ]; then
+		echo "PyTorch: not available: no ratios"
+		return
+	fi
+	echo "bench curvature: PyTorch, row by row${BENCH_HESSIAN_ROWS:+ ($BENCH_HESSIAN_ROWS rows)}" >&2
+	"$python" "$SRCDIR/bench/torch_curvature.py" --space darts --C 8 --layers 5 --input 1x28x28 \
+		--batch 32 --threads "$threads" --only hessian \
+		${BENCH_HESSIAN_ROWS:+--rows "$BENCH_HESSIAN_ROWS"} --json > "$tout" ||
+		die "curvature: torch_curvature.py failed"
+	cat "$tout" >> "$results"
+	tt=$(field hessian_total_s "$tout")
+	how="every row"
+	if [ "$tt" = null ]; then
+		tt=$(field hessian_total_s_extrapolated "$tout")
+		how="$(field hessian_rows_timed "$tout") rows timed, extrapolated"
+	fi
+	awk -v ne="$ne" -v nl="$nl" -v tt="$tt" -v how="$how" 'BEGIN {
+		printf "%-34s %10s %12s %9s\n", "", "nasc s", "PyTorch s", "speed-up"
+		printf "%-34s %10.2f %12.2f %8.1fx\n", "exact Hessian (" how ")", ne, tt, tt / ne
+		printf "%-34s %10.3f %12.2f %8.1fx\n", "lambda_max (nasc: Lanczos)", nl / 1000, tt, tt / (nl / 1000)
+	}'
+	echo "PyTorch's lambda_max: $(field hessian_lambda_max "$tout")"
+}
+case " $configs " in
+*" A "*) [ "${BENCH_CURVATURE:-yes}" = no ] || curvature ;;
+esac
+
 echo
 echo "raw results: $results"

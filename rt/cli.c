@@ -269,6 +269,11 @@ static void help_bench(FILE *fp, const NasProgram *p, const char *bin)
 	      "                        one per core\n"
 	      "  --json                print one JSON object, as bench/torch_step.py does\n"
 	      "  --only fwd_bwd|step   run one measurement alone\n"
+	      "  --only curvature      time the alpha-Hessian instead, on the validation batch\n"
+	      "                        with the arch weight decay 1e-3: once exactly (a product\n"
+	      "                        per alpha entry, then LAPACKE), and lambda_max by\n"
+	      "                        Lanczos (at most 20 products, tolerance 1e-5) over the\n"
+	      "                        timed iterations\n"
 	      "  -h, --help            print this help\n",
 	      fp);
 }
@@ -321,7 +326,7 @@ static const Cmd cmds[NCMDS] = {
 		     help_hessian},
 	[BENCH] = {"bench",
 		   {{"--iters", "N"}, {"--warmup", "N"}, {"--seed", "N"}, {"--threads", "N"},
-		    {"--json", NULL}, {"--only", "fwd_bwd|step"}},
+		    {"--json", NULL}, {"--only", "fwd_bwd|step|curvature"}},
 		   help_bench},
 	[HELP] = {"help", {{NULL, NULL}}, help_main},
 };
@@ -536,13 +541,16 @@ static int bench(const NasProgram *p, const char *bin, const char **vals)
 		o.only = BENCH_FWD_BWD;
 	} else if (only && strcmp(only, "step") == 0) {
 		o.only = BENCH_STEP;
+	} else if (only && strcmp(only, "curvature") == 0) {
+		o.only = BENCH_CURVATURE;
 	} else if (only) {
-		static const char *const names[] = {"fwd_bwd", "step"};
-		const char *best = nas_suggest(only, names, 2);
+		static const char *const names[] = {"fwd_bwd", "step", "curvature"};
+		const char *best = nas_suggest(only, names, 3);
 		if (best)
-			return usage_error(bin, "bench", "--only needs fwd_bwd or step, not '%s'; "
-					   "did you mean '%s'?", only, best);
-		return usage_error(bin, "bench", "--only needs fwd_bwd or step, not '%s'", only);
+			return usage_error(bin, "bench", "--only needs fwd_bwd, step or curvature, not "
+					   "'%s'; did you mean '%s'?", only, best);
+		return usage_error(bin, "bench", "--only needs fwd_bwd, step or curvature, not '%s'",
+				   only);
 	}
 	return cmd_bench(p, bin, &o);
 }

@@ -26,6 +26,7 @@
 
 #include "alloc.h"
 #include "commands.h"
+#include "hessian.h"
 #include "optim.h"
 #include "rng.h"
 #include "state.h"
@@ -254,12 +255,63 @@ static void json_number(double v)
 
 static const char *only_name(BenchOnly only)
 {
-	return only == BENCH_FWD_BWD ? "fwd_bwd" : only == BENCH_STEP ? "step" : NULL;
+	return only == BENCH_FWD_BWD ? "fwd_bwd" : only == BENCH_STEP ? "step"
+	       : only == BENCH_CURVATURE ? "curvature" : NULL;
+}
+
+/* The curvature measurements: the exact Hessian once, Lanczos over the
+ * timed iterations. */
+typedef struct CurvReport {
+	int done;
+	double exact_s, lambda_exact, lambda_lanczos, lanczos_rel;
+	int n, lanczos_iters, lanczos_converged;
+	Timing lanczos;
+} CurvReport;
+
+static int measure_curvature(Bench *b, CurvReport *cr, char *err, size_t errlen)
+{
+	Hessian h;
+	if (hess_init(&h, b->p, err, errlen) != 0)
+		return -1;
+	HessConfig exact = {.mode = NAS_HESS_EXACT, .weight_decay = ARCH_OPT.weight_decay};
+	HessConfig lz = {.mode = NAS_HESS_LANCZOS, .weight_decay = ARCH_OPT.weight_decay, .k = 1,
+			 .iters = 20, .tol = 1e-5, .seed = b->o->seed};
+	CurvResult r = {0};
+	double loss, t0 = now_ms();
+	int rc = hess_eval(&h, &exact, b->params, b->x[VAL], b->y[VAL], b->o->seed, 0, &r, &loss,
+			   err, errlen);
+	cr->exact_s = (now_ms() - t0) / 1e3;
+	cr->lambda_exact = r.lambda_max;
+	cr->n = r.n;
+	curv_free(&r);
+	for (int i = 0; rc == 0 && i < b->o->warmup + b->o->iters; i++) {
+		t0 = now_ms();
+		rc = hess_eval(&h, &lz, b->params, b->x[VAL], b->y[VAL], b->o->seed, 0, &r, &loss, err,
+			       errlen);
+		if (i >= b->o->warmup)
+			b->ms[i - b->o->warmup] = now_ms() - t0;
+		cr->lambda_lanczos = r.lambda_max;
+		cr->lanczos_iters = r.iters;
+		cr->lanczos_converged = r.converged;
+		curv_free(&r);
+	}
+	hess_free(&h);
+	if (rc != 0)
+		return -1;
+	int n = b->o->iters;
+	qsort(b->ms, (size_t)n, sizeof *b->ms, cmp_double);
+	cr->lanczos = (Timing){.done = 1, .min = b->ms[0],
+			       .median = n % 2 ? b->ms[n / 2] : (b->ms[n / 2 - 1] + b->ms[n / 2]) / 2};
+	cr->lanczos_rel = fabs(cr->lambda_lanczos - cr->lambda_exact) / fabs(cr->lambda_exact);
+	cr->done = 1;
+	b->loss = loss;
+	return 0;
 }
 
 typedef struct Report {
 	int threads;
 	Timing fb, step;
+	CurvReport curv;
 	double fwd_flops;       /* one batch's forward pass */
 	double rss_mib;
 	int64_t weight_params, alpha_size;
@@ -294,6 +346,14 @@ static void print_json(const NasProgram *p, const BenchOptions *o, const Report 
 	json_number(gflops(FWD_BWD_FACTOR * r->fwd_flops, &r->fb));
 	printf(", \"step_gflops\": ");
 	json_number(gflops(STEP_FACTOR * r->fwd_flops, &r->step));
+	const CurvReport *c = &r->curv;
+	if (c->done)
+		printf(", \"hessian_exact_s\": %.9g, \"hessian_n\": %d, \"lambda_max_exact\": %.17g"
+		       ", \"lanczos_ms\": {\"median\": %.9g, \"min\": %.9g}, \"lanczos_iters\": %d"
+		       ", \"lanczos_converged\": %s, \"lambda_max_lanczos\": %.17g"
+		       ", \"lanczos_rel_error\": %.3g", c->exact_s, c->n, c->lambda_exact,
+		       c->lanczos.median, c->lanczos.min, c->lanczos_iters,
+		       c->lanczos_converged ? "true" : "false", c->lambda_lanczos, c->lanczos_rel);
 	printf(", \"peak_rss_mib\": %.3f, \"weight_params\": %" PRId64 ", \"alpha_size\": %" PRId64
 	       ", \"loss\": %.17g}\n", r->rss_mib, r->weight_params, r->alpha_size, r->loss);
 }
@@ -316,6 +376,13 @@ static void print_table(const NasProgram *p, const BenchOptions *o, const Report
 			printf("%-8s %11.2f %11.2f %9.2f\n", name[k], t[k]->median, t[k]->min,
 			       g >= 0 ? g : 0.0);
 		}
+	const CurvReport *c = &r->curv;
+	if (c->done)
+		printf("exact Hessian, %d products and LAPACKE: %.2f s, lambda_max %.6g\n"
+		       "lambda_max by Lanczos: median %.2f ms, min %.2f ms, %d products%s, %.2g "
+		       "from the exact one\n", c->n, c->exact_s, c->lambda_exact, c->lanczos.median,
+		       c->lanczos.min, c->lanczos_iters, c->lanczos_converged ? "" : " (not converged)",
+		       c->lanczos_rel);
 	printf("peak RSS %.1f MiB (%d warmup + %d timed iterations); last loss %.6g\n",
 	       r->rss_mib, o->warmup, o->iters, r->loss);
 }
@@ -336,11 +403,20 @@ int cmd_bench(const NasProgram *p, const char *bin, const BenchOptions *o)
 		rc = 1;
 		goto out;
 	}
-	if (o->only != BENCH_STEP) {
+	if (o->only == BENCH_CURVATURE) {
+		char err[1024];
+		progress(bin, o, "curvature");
+		if (measure_curvature(&b, &r.curv, err, sizeof err) != 0) {
+			fprintf(stderr, "%s: bench: %s\n", bin, err);
+			rc = 1;
+			goto out;
+		}
+	}
+	if (o->only == BENCH_BOTH || o->only == BENCH_FWD_BWD) {
 		progress(bin, o, "fwd_bwd");
 		r.fb = measure(&b, fwd_bwd);
 	}
-	if (isfinite(b.loss) && o->only != BENCH_FWD_BWD) {
+	if (isfinite(b.loss) && (o->only == BENCH_BOTH || o->only == BENCH_STEP)) {
 		progress(bin, o, "step");
 		r.step = measure(&b, search_step);
 	}

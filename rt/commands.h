@@ -39,7 +39,8 @@ typedef struct HessianOptions {
 /* hessian: the eigenvalues of the alpha-Hessian of a state on a batch. */
 int cmd_hessian(const NasProgram *p, const char *bin, const HessianOptions *o);
 
-typedef enum BenchOnly { BENCH_BOTH, BENCH_FWD_BWD, BENCH_STEP } BenchOnly;
+/* BENCH_BOTH: fwd_bwd and step; BENCH_CURVATURE: the Hessian alone. */
+typedef enum BenchOnly { BENCH_BOTH, BENCH_FWD_BWD, BENCH_STEP, BENCH_CURVATURE } BenchOnly;
 
 typedef struct BenchOptions {
 	int iters;              /* timed iterations per measurement, > 0 */
