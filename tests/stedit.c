@@ -22,6 +22,9 @@
  *                                        nan, inf or -inf
  *   stedit add IN OUT NAME INDEX DELTA   element += DELTA in its dtype
  *   stedit append IN OUT NAME DTYPE DIMS
+ *   stedit pick IN OUT NAME[=NEWNAME]... a file of the named tensors alone,
+ *                                        in that order, renamed as asked
+ *                                        (a fixture's state or batches)
  *
  * Exits 0, or 1 with a message. */
 #include <inttypes.h>
@@ -252,15 +255,35 @@ static int cmd_images(char **a)
 	return write_xy(a[0], xs, x, y);
 }
 
+/* Reads in into f and starts an empty g: 0, or 1 after the message. */
+static int begin_copy(const char *in, StFile *f, StFile *g)
+{
+	char err[1024];
+	if (st_read(in, f, err, sizeof err) != 0)
+		return die(err, NULL);
+	st_init(g);
+	return 0;
+}
+
+/* Writes g to out unless rc says a step failed, frees both; the exit
+ * status. */
+static int end_copy(int rc, const char *out, StFile *f, StFile *g)
+{
+	char err[1024];
+	if (!rc && st_write(out, g, err, sizeof err) != 0)
+		rc = die(err, NULL);
+	st_free(f);
+	st_free(g);
+	return rc != 0;
+}
+
 /* The editing commands: read IN, change one tensor, write OUT. */
 static int cmd_edit(const char *op, int argc, char **a)
 {
 	const char *in = a[0], *out = a[1], *name = a[2];
 	StFile f, g;
-	char err[1024];
-	if (st_read(in, &f, err, sizeof err) != 0)
-		return die(err, NULL);
-	st_init(&g);
+	if (begin_copy(in, &f, &g) != 0)
+		return 1;
 	int rc = 0;
 	StTensor *t = NULL;
 	for (size_t i = 0; i < f.ntensors; i++)
@@ -339,11 +362,30 @@ static int cmd_edit(const char *op, int argc, char **a)
 	} else {
 		rc = die("bad arguments for", op);
 	}
-	if (!rc && st_write(out, &g, err, sizeof err) != 0)
-		rc = die(err, NULL);
-	st_free(&f);
-	st_free(&g);
-	return rc != 0;
+	return end_copy(rc, out, &f, &g);
+}
+
+static int cmd_pick(const char *in, const char *out, int n, char **names)
+{
+	StFile f, g;
+	if (begin_copy(in, &f, &g) != 0)
+		return 1;
+	int rc = 0;
+	for (size_t i = 0; !rc && i < f.nmeta; i++)
+		rc = st_set_meta(&g, f.meta[i].key, f.meta[i].value) != 0 ? die("out of memory", NULL) : 0;
+	for (int i = 0; !rc && i < n; i++) {
+		char name[512];
+		snprintf(name, sizeof name, "%s", names[i]);
+		char *eq = strchr(name, '=');
+		if (eq)
+			*eq = '\0';
+		const StTensor *t = st_find(&f, name);
+		if (!t)
+			rc = die("no such tensor", name);
+		else if (st_add(&g, eq ? eq + 1 : name, t->dtype, t->rank, t->shape, t->data) != 0)
+			rc = die("out of memory", NULL);
+	}
+	return end_copy(rc, out, &f, &g);
 }
 
 int main(int argc, char **argv)
@@ -358,6 +400,8 @@ int main(int argc, char **argv)
 		return cmd_batch(argv + 2);
 	if (argc == 9 && strcmp(argv[1], "images") == 0)
 		return cmd_images(argv + 2);
+	if (argc >= 5 && strcmp(argv[1], "pick") == 0)
+		return cmd_pick(argv[2], argv[3], argc - 4, argv + 4);
 	if (argc >= 5)
 		return cmd_edit(argv[1], argc - 2, argv + 2);
 	fprintf(stderr, "usage: see the comment at the top of tests/stedit.c\n");
