@@ -3,6 +3,7 @@
  * cmd_*.c.  Exit statuses: 0 fine, 1 bad input, 2 bad command line. */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +60,8 @@ static void help_main(FILE *fp, const NasProgram *p, const char *bin)
 	      "                        initialize every tensor from seed N; save the state\n"
 	      "  grad --load STATE --batch BATCH [--save-grad GRAD] [--json]\n"
 	      "                        the loss and gradient norms of a state on a batch\n"
+	      "  grad --order second --load STATE --batch TRAIN --val-batch VAL\n"
+	      "                        the second-order DARTS gradient of alpha\n"
 	      "  hessian --load STATE --batch BATCH [--exact | --lanczos K] [--json]\n"
 	      "                        the eigenvalues of the alpha-Hessian on a batch\n"
 	      "  bench [--iters N] [--warmup N] [--threads N] [--json]\n"
@@ -172,8 +175,12 @@ static void help_init(FILE *fp, const NasProgram *p, const char *bin)
 
 static void help_grad(FILE *fp, const NasProgram *p, const char *bin)
 {
+	const NasSchedule *s = &p->schedule;
 	fprintf(fp, "usage: %s grad --load STATE --batch BATCH [--save-grad GRAD] [--json]\n"
-		"       [--seed N]\n\n", bin);
+		"       [--seed N] [--alpha-only]\n"
+		"       %s grad --order second --load STATE --batch TRAIN --val-batch VAL\n"
+		"       [--lr XI] [--momentum MU] [--weight-decay WD] [--save-grad GRAD] [--json]\n"
+		"       [--seed N]\n\n", bin, bin);
 	about(fp, p);
 	fprintf(fp,
 		"\n"
@@ -181,21 +188,44 @@ static void help_grad(FILE *fp, const NasProgram *p, const char *bin)
 		"the mean cross-entropy loss and the L2 norms of its gradient over the\n"
 		"weights and over alpha.\n"
 		"\n"
+		"With --order second, the gradient of alpha of second-order DARTS instead,\n"
+		"exact (no finite differences): from the training batch TRAIN, the virtual\n"
+		"step on the weights\n"
+		"  w' = w - XI (MU m + grad_w L_train(w) + WD w),\n"
+		"then, with the validation batch VAL and v = grad_w L_val(w'),\n"
+		"  grad_alpha L_val(w') - XI d/dw (grad_alpha L_train(w)) . v,\n"
+		"the gradient of L_val(w'(alpha), alpha).  The momentum buffer m is the\n"
+		"file's optim.sgd.momentum when STATE is a search's checkpoint holding one,\n"
+		"else zero.  It prints L_train(w), L_val(w') and the norm of the gradient;\n"
+		"the gradient file holds it under alpha's names, and zeros for the weights.\n"
+		"Running statistics are neither needed nor changed; no drop-path.\n"
+		"\n"
 		"options:\n"
 		"  --load STATE          the state: exactly the tensors of the program, F32 or\n"
-		"                        F64, finite\n"
+		"                        F64, finite (a checkpoint.safetensors of search too)\n"
 		"  --batch BATCH         the batch: x, F32 [%" PRId64 ",%" PRId64 ",%" PRId64
 		",%" PRId64 "], and y, I64 [%" PRId64 "],\n"
 		"                        labels 0 to %" PRId64 " (the batch size is compiled in)\n"
 		"  --save-grad GRAD      also save the gradient, under the state's names, as %s\n"
 		"  --json                print {\"loss\", \"grad_norm_w\", \"grad_norm_alpha\",\n"
-		"                        \"tensors\", \"batch\"} as one JSON object\n"
-		"  --seed N              noise candidates draw from seed N, step 0 (default 0)\n"
+		"                        \"tensors\", \"batch\"} as one JSON object (second order:\n"
+		"                        {\"order\", \"loss\" (L_val(w')), \"loss_train\",\n"
+		"                        \"grad_norm_alpha\", \"xi\", \"momentum\", \"weight_decay\",\n"
+		"                        \"momentum_buffer\", \"tensors\", \"batch\"})\n"
+		"  --seed N              noise candidates draw from seed N, step 0 (default 0;\n"
+		"                        second order: step 0 on TRAIN, 1 on VAL)\n"
 		"  --alpha-only          the gradient of alpha alone, as an architecture step\n"
 		"                        needs it (the weights' gradients are then zero)\n"
+		"  --order first|second  first- (default) or second-order DARTS\n"
+		"  --val-batch VAL       second order: the validation batch, laid out as BATCH\n"
+		"  --lr XI               second order: the virtual step's learning rate (the\n"
+		"                        spec's weights.lr, %g)\n"
+		"  --momentum MU         second order: the SGD momentum (the spec's\n"
+		"                        weights.momentum, %g)\n"
+		"  --weight-decay WD     second order: the weight decay (the spec's l2, %g)\n"
 		"  -h, --help            print this help\n",
 		p->batch, p->in_c, p->in_h, p->in_w, p->batch, p->classes - 1,
-		p->real_size == 8 ? "F64" : "F32");
+		p->real_size == 8 ? "F64" : "F32", s->weights.lr, s->weights.momentum, s->l2);
 }
 
 static void help_hessian(FILE *fp, const NasProgram *p, const char *bin)
@@ -299,7 +329,8 @@ enum { S_DATA, S_OUT, S_RESUME, S_EPOCHS, S_BATCH, S_SEED, S_SUBSET, S_THREADS, 
        S_STD, S_JSON };                                     /* search */
 enum { E_LOAD, E_DATA, E_TRAIN, E_THREADS, E_JSON };       /* eval */
 enum { O_SEED, O_SAVE };                                   /* init */
-enum { G_LOAD, G_BATCH, G_SAVE_GRAD, G_JSON, G_SEED, G_ALPHA }; /* grad */
+enum { G_LOAD, G_BATCH, G_SAVE_GRAD, G_JSON, G_SEED, G_ALPHA, G_ORDER, G_VAL_BATCH, G_LR,
+       G_MOMENTUM, G_WEIGHT_DECAY };                        /* grad */
 enum { B_ITERS, B_WARMUP, B_SEED, B_THREADS, B_JSON, B_ONLY }; /* bench */
 enum { H_LOAD, H_BATCH, H_EXACT, H_LANCZOS, H_ITERS, H_TOL, H_WD, H_SEED, H_THREADS,
        H_JSON };                                            /* hessian */
@@ -317,7 +348,9 @@ static const Cmd cmds[NCMDS] = {
 	[INIT] = {"init", {{"--seed", "N"}, {"--save", "STATE"}}, help_init},
 	[GRAD] = {"grad",
 		  {{"--load", "STATE"}, {"--batch", "BATCH"}, {"--save-grad", "GRAD"},
-		   {"--json", NULL}, {"--seed", "N"}, {"--alpha-only", NULL}},
+		   {"--json", NULL}, {"--seed", "N"}, {"--alpha-only", NULL},
+		   {"--order", "first|second"}, {"--val-batch", "VAL"}, {"--lr", "XI"},
+		   {"--momentum", "MU"}, {"--weight-decay", "WD"}},
 		  help_grad},
 	[HESSIAN] = {"hessian",
 		     {{"--load", "STATE"}, {"--batch", "BATCH"}, {"--exact", NULL},
@@ -527,6 +560,35 @@ static int count_of(const char *bin, const char *cmd, const char *opt, const cha
 	return 0;
 }
 
+/* One of two words: *k becomes its index, and keeps its default when val
+ * is NULL. */
+static int choice_of(const char *bin, const char *cmd, const char *opt, const char *val,
+		     const char *const *words, int n, int *k)
+{
+	if (!val)
+		return 0;
+	for (int i = 0; i < n; i++)
+		if (strcmp(val, words[i]) == 0) {
+			*k = i;
+			return 0;
+		}
+	/* "a, b or c" */
+	char list[256] = "";
+	for (int i = 0; i < n; i++)
+		snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s",
+			 i == 0 ? "" : i == n - 1 ? " or " : ", ", words[i]);
+	const char *best = nas_suggest(val, words, n);
+	if (best)
+		return usage_error(bin, cmd, "%s needs %s, not '%s'; did you mean '%s'?", opt, list,
+				   val, best);
+	return usage_error(bin, cmd, "%s needs %s, not '%s'", opt, list, val);
+}
+
+static const char *opt_name(int cmd, int opt)
+{
+	return cmds[cmd].opts[opt].name;
+}
+
 static int bench(const NasProgram *p, const char *bin, const char **vals)
 {
 	BenchOptions o = {.iters = 10, .warmup = 2, .json = vals[B_JSON] != NULL};
@@ -536,22 +598,13 @@ static int bench(const NasProgram *p, const char *bin, const char **vals)
 	    (rc = count_of(bin, "bench", "--threads", vals[B_THREADS], 0, 4096, &o.threads)) != 0 ||
 	    (rc = seed_of(bin, "bench", vals[B_SEED], &o.seed)) != 0)
 		return rc;
-	const char *only = vals[B_ONLY];
-	if (only && strcmp(only, "fwd_bwd") == 0) {
-		o.only = BENCH_FWD_BWD;
-	} else if (only && strcmp(only, "step") == 0) {
-		o.only = BENCH_STEP;
-	} else if (only && strcmp(only, "curvature") == 0) {
-		o.only = BENCH_CURVATURE;
-	} else if (only) {
-		static const char *const names[] = {"fwd_bwd", "step", "curvature"};
-		const char *best = nas_suggest(only, names, 3);
-		if (best)
-			return usage_error(bin, "bench", "--only needs fwd_bwd, step or curvature, not "
-					   "'%s'; did you mean '%s'?", only, best);
-		return usage_error(bin, "bench", "--only needs fwd_bwd, step or curvature, not '%s'",
-				   only);
-	}
+	static const char *const only[] = {"fwd_bwd", "step", "curvature"};
+	static const BenchOnly as[] = {BENCH_FWD_BWD, BENCH_STEP, BENCH_CURVATURE};
+	int k = -1;
+	if ((rc = choice_of(bin, "bench", "--only", vals[B_ONLY], only, 3, &k)) != 0)
+		return rc;
+	if (k >= 0)
+		o.only = as[k];
 	return cmd_bench(p, bin, &o);
 }
 
@@ -647,6 +700,56 @@ static int eval(const NasProgram *p, const char *bin, const char **vals)
 	return cmd_eval(p, bin, &o);
 }
 
+/* A number of at least 0 (finite); *out keeps its default when val is
+ * NULL. */
+static int nonneg_of(const char *bin, const char *cmd, const char *opt, const char *val,
+		     double *out)
+{
+	if (!val)
+		return 0;
+	char *end;
+	errno = 0;
+	double v = strtod(val, &end);
+	if (end == val || *end || errno || !isfinite(v) || v < 0)
+		return usage_error(bin, cmd, "%s needs a number of at least 0, not '%s'", opt, val);
+	*out = v;
+	return 0;
+}
+
+static int grad(const NasProgram *p, const char *bin, const char **vals)
+{
+	const NasSchedule *s = &p->schedule;
+	GradOptions o = {
+		.load = vals[G_LOAD], .batch = vals[G_BATCH], .save_grad = vals[G_SAVE_GRAD],
+		.json = vals[G_JSON] != NULL, .alpha_only = vals[G_ALPHA] != NULL,
+		.val_batch = vals[G_VAL_BATCH], .lr = s->weights.lr,
+		.momentum = s->weights.momentum, .weight_decay = s->l2,
+	};
+	static const char *const orders[] = {"first", "second"};
+	int rc, k = 0;
+	if ((rc = choice_of(bin, "grad", opt_name(GRAD, G_ORDER), vals[G_ORDER], orders, 2,
+			    &k)) != 0)
+		return rc;
+	o.second = k == 1;
+	static const int second_only[] = {G_VAL_BATCH, G_LR, G_MOMENTUM, G_WEIGHT_DECAY};
+	for (int i = 0; !o.second && i < 4; i++)
+		if (vals[second_only[i]])
+			return usage_error(bin, "grad", "%s goes with --order second",
+					   opt_name(GRAD, second_only[i]));
+	if ((rc = need(bin, "grad", o.load, "--load STATE")) != 0 ||
+	    (rc = need(bin, "grad", o.batch, "--batch BATCH")) != 0)
+		return rc;
+	if (o.second && !o.val_batch)
+		return usage_error(bin, "grad", "grad --order second needs --val-batch VAL (the "
+				   "validation batch)");
+	if ((rc = seed_of(bin, "grad", vals[G_SEED], &o.seed)) != 0 ||
+	    (rc = nonneg_of(bin, "grad", "--lr", vals[G_LR], &o.lr)) != 0 ||
+	    (rc = nonneg_of(bin, "grad", "--momentum", vals[G_MOMENTUM], &o.momentum)) != 0 ||
+	    (rc = nonneg_of(bin, "grad", "--weight-decay", vals[G_WEIGHT_DECAY], &o.weight_decay)) != 0)
+		return rc;
+	return cmd_grad(p, bin, &o);
+}
+
 static int run(const NasProgram *p, const char *bin, int argc, char **argv)
 {
 	if (argc < 2) {
@@ -705,15 +808,7 @@ static int run(const NasProgram *p, const char *bin, int argc, char **argv)
 		return eval(p, bin, vals);
 	if (c == HESSIAN)
 		return hessian(p, bin, vals);
-	GradOptions o = {
-		.load = vals[G_LOAD], .batch = vals[G_BATCH], .save_grad = vals[G_SAVE_GRAD],
-		.json = vals[G_JSON] != NULL, .alpha_only = vals[G_ALPHA] != NULL,
-	};
-	if ((rc = need(bin, "grad", o.load, "--load STATE")) != 0 ||
-	    (rc = need(bin, "grad", o.batch, "--batch BATCH")) != 0 ||
-	    (rc = seed_of(bin, "grad", vals[G_SEED], &o.seed)) != 0)
-		return rc;
-	return cmd_grad(p, bin, &o);
+	return grad(p, bin, vals);
 }
 
 int nas_main(const NasProgram *p, int argc, char **argv)

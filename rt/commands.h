@@ -19,9 +19,17 @@ typedef struct GradOptions {
 	int json;               /* print one JSON object rather than a summary */
 	uint64_t seed;          /* for noise candidates (step 0) */
 	int alpha_only;         /* the gradient of the alpha tensors alone */
+	/* --order second: the second-order DARTS gradient of alpha (unrolled.h)
+	 * with `batch` the training batch; the weights' entries of the
+	 * gradient are zero. */
+	int second;
+	const char *val_batch;  /* the validation batch */
+	double lr, momentum, weight_decay; /* xi, mu, lambda of the virtual step */
 } GradOptions;
 
-/* grad: the loss and the gradient of a state on a batch. */
+/* grad: the loss and the gradient of a state (or a checkpoint) on a
+ * batch; with o->second, the second-order gradient of alpha, the momentum
+ * buffer taken from the file when it holds optim.sgd.momentum. */
 int cmd_grad(const NasProgram *p, const char *bin, const GradOptions *o);
 
 typedef struct HessianOptions {

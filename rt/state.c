@@ -81,12 +81,25 @@ static int is_running(const NasProgram *p, const char *name)
 	return 0;
 }
 
-/* The first tensor of f that p does not have, or NULL. */
-static const StTensor *first_extra(const NasProgram *p, const StFile *f)
+static int is_allowed(const char *name, const char *const *allow, int nallow)
 {
-	for (size_t j = 0; j < f->ntensors; j++)
-		if (table_index(p, f->tensors[j].name) < 0 && !is_running(p, f->tensors[j].name))
+	for (int i = 0; i < nallow; i++)
+		if (strcmp(allow[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* The first tensor of f that p does not have and allow does not name, or
+ * NULL. */
+static const StTensor *first_extra(const NasProgram *p, const StFile *f, const char *const *allow,
+				   int nallow)
+{
+	for (size_t j = 0; j < f->ntensors; j++) {
+		const char *name = f->tensors[j].name;
+		if (table_index(p, name) < 0 && !is_running(p, name) &&
+		    !is_allowed(name, allow, nallow))
 			return &f->tensors[j];
+	}
 	return NULL;
 }
 
@@ -125,7 +138,7 @@ int state_read_tensors(const NasProgram *p, const char *path, const StFile *f,
 					    ? &f->tensors[i]
 					    : st_find(f, t->name);
 		if (!s) {
-			const StTensor *x = first_extra(p, f);
+			const StTensor *x = first_extra(p, f, NULL, 0);
 			if (x)
 				return st_errorf(err, errlen, path,
 					    "tensor %s is missing, and the file has a tensor %s that "
@@ -158,13 +171,14 @@ int state_read_tensors(const NasProgram *p, const char *path, const StFile *f,
 }
 
 static int check_tensors(const NasProgram *p, const char *path, const StFile *f, void *params,
-			 void *running, char *err, size_t errlen)
+			 void *running, const char *const *allow, int nallow, char *err,
+			 size_t errlen)
 {
 	if (state_read_tensors(p, path, f, p->tensors, p->ntensors, params, err, errlen) != 0 ||
 	    (running && state_read_tensors(p, path, f, p->running_tensors, p->nrunning_tensors, running,
 				   err, errlen) != 0))
 		return -1;
-	const StTensor *x = first_extra(p, f);
+	const StTensor *x = first_extra(p, f, allow, nallow);
 	if (x)
 		return st_errorf(err, errlen, path,
 			    "unexpected tensor %s: the program has no tensor of that name (is "
@@ -178,9 +192,21 @@ int state_load(const NasProgram *p, const char *path, void *params, void *runnin
 	StFile f;
 	if (st_read(path, &f, err, errlen) != 0)
 		return -1;
-	int rc = check_tensors(p, path, &f, params, running, err, errlen);
+	int rc = check_tensors(p, path, &f, params, running, NULL, 0, err, errlen);
 	st_free(&f);
 	return rc;
+}
+
+int state_load_file(const NasProgram *p, const char *path, StFile *f, void *params,
+		    const char *const *allow, int nallow, char *err, size_t errlen)
+{
+	if (st_read(path, f, err, errlen) != 0)
+		return -1;
+	if (check_tensors(p, path, f, params, NULL, allow, nallow, err, errlen) != 0) {
+		st_free(f);
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- saving ---- */

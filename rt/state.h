@@ -48,6 +48,14 @@ void state_init(const NasProgram *p, uint64_t seed, float *params);
 int state_load(const NasProgram *p, const char *path, void *params, void *running, char *err,
 	       size_t errlen);
 
+/* state_load without running statistics, for a file that may hold more
+ * than a state (a checkpoint): tensors named in allow[0..nallow) are
+ * tolerated besides, not read.  On success f holds the file, for the
+ * caller to read those from (st_free it); on failure f is empty.  Returns
+ * 0, or -1 with "PATH: message" in err. */
+int state_load_file(const NasProgram *p, const char *path, StFile *f, void *params,
+		    const char *const *allow, int nallow, char *err, size_t errlen);
+
 /* The pieces of state_load and state_save, for files that hold more (a
  * checkpoint).  state_read_tensors loads the n tensors of table into
  * block (at their offsets) from f, checked as state_load checks them;

@@ -25,6 +25,9 @@
  *   stedit keep IN OUT PATTERN...        only the tensors some PATTERN
  *   stedit omit IN OUT PATTERN...        matches, or none matches; a
  *                                        PATTERN ending in * is a prefix
+ *   stedit pick IN OUT NAME[=NEWNAME]... a file of the named tensors alone,
+ *                                        in that order, renamed as asked
+ *                                        (a fixture's state or batches)
  *
  * Exits 0, or 1 with a message. */
 #include <inttypes.h>
@@ -255,6 +258,28 @@ static int cmd_images(char **a)
 	return write_xy(a[0], xs, x, y);
 }
 
+/* Reads in into f and starts an empty g: 0, or 1 after the message. */
+static int begin_copy(const char *in, StFile *f, StFile *g)
+{
+	char err[1024];
+	if (st_read(in, f, err, sizeof err) != 0)
+		return die(err, NULL);
+	st_init(g);
+	return 0;
+}
+
+/* Writes g to out unless rc says a step failed, frees both; the exit
+ * status. */
+static int end_copy(int rc, const char *out, StFile *f, StFile *g)
+{
+	char err[1024];
+	if (!rc && st_write(out, g, err, sizeof err) != 0)
+		rc = die(err, NULL);
+	st_free(f);
+	st_free(g);
+	return rc != 0;
+}
+
 static int matches(const char *name, char **pats, int n)
 {
 	for (int i = 0; i < n; i++) {
@@ -271,10 +296,8 @@ static int matches(const char *name, char **pats, int n)
 static int cmd_select(int keep, int argc, char **a)
 {
 	StFile f, g;
-	char err[1024];
-	if (st_read(a[0], &f, err, sizeof err) != 0)
-		return die(err, NULL);
-	st_init(&g);
+	if (begin_copy(a[0], &f, &g) != 0)
+		return 1;
 	int rc = 0;
 	for (size_t i = 0; i < f.nmeta && !rc; i++)
 		rc = st_set_meta(&g, f.meta[i].key, f.meta[i].value) != 0;
@@ -283,11 +306,7 @@ static int cmd_select(int keep, int argc, char **a)
 		if (matches(t->name, a + 2, argc - 2) == keep)
 			rc = st_add(&g, t->name, t->dtype, t->rank, t->shape, t->data) != 0;
 	}
-	if (!rc && st_write(a[1], &g, err, sizeof err) != 0)
-		rc = die(err, NULL);
-	st_free(&f);
-	st_free(&g);
-	return rc;
+	return end_copy(rc, a[1], &f, &g);
 }
 
 /* The editing commands: read IN, change one tensor, write OUT. */
@@ -295,10 +314,8 @@ static int cmd_edit(const char *op, int argc, char **a)
 {
 	const char *in = a[0], *out = a[1], *name = a[2];
 	StFile f, g;
-	char err[1024];
-	if (st_read(in, &f, err, sizeof err) != 0)
-		return die(err, NULL);
-	st_init(&g);
+	if (begin_copy(in, &f, &g) != 0)
+		return 1;
 	int rc = 0;
 	StTensor *t = NULL;
 	for (size_t i = 0; i < f.ntensors; i++)
@@ -377,11 +394,30 @@ static int cmd_edit(const char *op, int argc, char **a)
 	} else {
 		rc = die("bad arguments for", op);
 	}
-	if (!rc && st_write(out, &g, err, sizeof err) != 0)
-		rc = die(err, NULL);
-	st_free(&f);
-	st_free(&g);
-	return rc != 0;
+	return end_copy(rc, out, &f, &g);
+}
+
+static int cmd_pick(const char *in, const char *out, int n, char **names)
+{
+	StFile f, g;
+	if (begin_copy(in, &f, &g) != 0)
+		return 1;
+	int rc = 0;
+	for (size_t i = 0; !rc && i < f.nmeta; i++)
+		rc = st_set_meta(&g, f.meta[i].key, f.meta[i].value) != 0 ? die("out of memory", NULL) : 0;
+	for (int i = 0; !rc && i < n; i++) {
+		char name[512];
+		snprintf(name, sizeof name, "%s", names[i]);
+		char *eq = strchr(name, '=');
+		if (eq)
+			*eq = '\0';
+		const StTensor *t = st_find(&f, name);
+		if (!t)
+			rc = die("no such tensor", name);
+		else if (st_add(&g, eq ? eq + 1 : name, t->dtype, t->rank, t->shape, t->data) != 0)
+			rc = die("out of memory", NULL);
+	}
+	return end_copy(rc, out, &f, &g);
 }
 
 int main(int argc, char **argv)
@@ -398,6 +434,8 @@ int main(int argc, char **argv)
 		return cmd_select(strcmp(argv[1], "keep") == 0, argc - 2, argv + 2);
 	if (argc == 9 && strcmp(argv[1], "images") == 0)
 		return cmd_images(argv + 2);
+	if (argc >= 5 && strcmp(argv[1], "pick") == 0)
+		return cmd_pick(argv[2], argv[3], argc - 4, argv + 4);
 	if (argc >= 5)
 		return cmd_edit(argv[1], argc - 2, argv + 2);
 	fprintf(stderr, "usage: see the comment at the top of tests/stedit.c\n");

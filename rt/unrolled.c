@@ -1,0 +1,106 @@
+/* unrolled.c - the second-order DARTS architecture gradient (see
+ * unrolled.h). */
+#include "unrolled.h"
+
+#include <stdlib.h>
+
+#include "alloc.h"
+#include "optim.h"
+#include "state.h"
+
+static void put(void *block, int real_size, int64_t i, double v)
+{
+	if (real_size == 8)
+		((double *)block)[i] = v;
+	else
+		((float *)block)[i] = (float)v;
+}
+
+int nas_unrolled_init(NasUnrolled *u, const NasProgram *p)
+{
+	*u = (NasUnrolled){.p = p};
+	if (!p->mixed)
+		return -1;
+	/* One arena serves the gradient runs and the mixed product, which
+	 * never overlap. */
+	int64_t bytes = p->arena_bytes > p->mixed_arena_bytes ? p->arena_bytes
+							       : p->mixed_arena_bytes;
+	u->arena = nas_alloc64((size_t)bytes);
+	u->w1 = nas_alloc64_array((size_t)p->nparams, (size_t)p->real_size);
+	u->g = nas_alloc64_array((size_t)p->nparams, (size_t)p->real_size);
+	if (!u->arena || !u->w1 || !u->g) {
+		nas_unrolled_free(u);
+		return -1;
+	}
+	return 0;
+}
+
+void nas_unrolled_free(NasUnrolled *u)
+{
+	free(u->arena);
+	free(u->w1);
+	free(u->g);
+	*u = (NasUnrolled){0};
+}
+
+static NasRun run_on(const NasUnrolled *u, const NasUnrolledStep *s, const NasUnrolledBatch *b,
+		     const void *params, void *grads)
+{
+	return (NasRun){.params = params, .x = b->x, .y = b->y, .arena = u->arena,
+			.seed = s->seed, .step = b->step, .grads = grads, .drop = b->drop};
+}
+
+/* u->w1 = w' from the weights of s->params and the gradient in u->g;
+ * alpha copied. */
+static void virtual_step(NasUnrolled *u, const NasUnrolledStep *s)
+{
+	const NasProgram *p = u->p;
+	const int rs = p->real_size;
+	int64_t k = 0;  /* into the momentum buffer: the weights alone */
+	for (int i = 0; i < p->ntensors; i++) {
+		const NasTensor *t = &p->tensors[i];
+		int weight = nas_in_set(t, NAS_WEIGHTS);
+		for (int64_t j = t->offset; j < t->offset + t->numel; j++) {
+			double w = nas_real_get(s->params, rs, j);
+			if (weight) {
+				double m = s->momentum ? nas_real_get(s->momentum, rs, k++) : 0;
+				w -= s->xi * (s->mu * m + nas_real_get(u->g, rs, j) + s->lambda * w);
+			}
+			put(u->w1, rs, j, w);
+		}
+	}
+}
+
+void nas_unrolled_grad(NasUnrolled *u, const NasUnrolledStep *s, void *grads, double *loss_train,
+		       double *loss_val)
+{
+	const NasProgram *p = u->p;
+	const int rs = p->real_size;
+
+	/* grad_w L_t(w, alpha), then w' */
+	NasRun run = run_on(u, s, &s->train, s->params, u->g);
+	p->grad(&run);
+	if (loss_train)
+		*loss_train = run.loss;
+	virtual_step(u, s);
+
+	/* grad L_v(w', alpha): its weight part is the direction u, its alpha
+	 * part the first term */
+	run = run_on(u, s, &s->val, u->w1, u->g);
+	p->grad(&run);
+	if (loss_val)
+		*loss_val = run.loss;
+
+	/* d/dw (grad_alpha L_t)(w, alpha) . u into grads' alpha tensors */
+	run = run_on(u, s, &s->train, s->params, grads);
+	run.tangent = u->g;
+	p->mixed(&run);
+
+	for (int i = 0; i < p->ntensors; i++) {
+		const NasTensor *t = &p->tensors[i];
+		if (!nas_in_set(t, NAS_ALPHAS))
+			continue;
+		for (int64_t j = t->offset; j < t->offset + t->numel; j++)
+			put(grads, rs, j, nas_real_get(u->g, rs, j) - s->xi * nas_real_get(grads, rs, j));
+	}
+}
