@@ -332,6 +332,8 @@ static int rollback(Ctx *c, Robust *rb, Search *s, const char *logp)
 		return fail(c, "%s%s", err, "");
 	t.wall = s->wall;
 	t.log_records = s->log_records + 1;
+	/* the trace goes on from the search's, not from the snapshot's */
+	free(t.robust);
 	t.robust = s->robust;
 	s->robust = NULL;
 	robust_set_reg(&t, d->new_reg);
