@@ -87,8 +87,9 @@ static void help_search(FILE *fp, const NasProgram *p, const char *bin)
 	about(fp, p);
 	fprintf(fp,
 		"\n"
-		"Search the architecture, first-order DARTS: each step an Adam step on alpha\n"
-		"from a validation batch, then an SGD step on the weights from a training\n"
+		"Search the architecture, DARTS: each step an Adam step on alpha from a\n"
+		"validation batch (with order second, through the virtual SGD step on the\n"
+		"training batch, exactly), then an SGD step on the weights from a training\n"
 		"batch; after each epoch the validation set in eval mode, and when the spec\n"
 		"tracks it (hessian exact or lanczos) the alpha-Hessian's eigenvalues, which\n"
 		"its controller (es: DARTS-ES, ada: DARTS-ADA) may act on.  Progress goes to\n"

@@ -1,4 +1,5 @@
-/* cmd_search.c - `BIN search`, the main job: a first-order DARTS search
+/* cmd_search.c - `BIN search`, the main job: a DARTS search (first or
+ * second order)
  * on a dataset, with progress on stderr and an output folder:
  *   log.jsonl               one record per epoch (runlog.c)
  *   checkpoint.safetensors  the search's state after the latest epoch
@@ -142,9 +143,10 @@ static int settings(Ctx *c, NasSchedule *s)
 			 "batch=%" PRId64, s->batch, p->batch, s->batch);
 		return 1 + fail(c, "%s%s", err, "");
 	}
-	if (s->second_order)
-		return 1 + fail(c, "second-order search is not available yet; use --set order=first%s%s",
-			    "", "");
+	if (s->second_order && !c->p->mixed)
+		return 1 + fail(c, "order second needs the mixed product d/dw (grad_alpha L) . v, which "
+			    "this binary was compiled without; rebuild it with this version of nasc, "
+			    "or use --set order=first%s%s", "", "");
 	if (s->controller.kind != NAS_CTRL_NONE && s->hessian.mode == NAS_HESS_NONE)
 		return 1 + fail(c, "controller %s needs the Hessian tracked; set hessian to exact or "
 			    "lanczos%s", s->controller.kind == NAS_CTRL_ES ? "es" : "ada", "");

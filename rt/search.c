@@ -1,17 +1,25 @@
-/* search.c - the bilevel search loop (DESIGN.md §4), first order.
+/* search.c - the bilevel search loop (DESIGN.md §4), first or second
+ * order.
  *
  * One step of epoch e, as DARTS's train_search.py takes it:
  *   1. a validation batch; the gradient of the loss with respect to alpha
- *      (p->grad_alpha: the weights' gradients are not needed) and an Adam
- *      step on alpha;
+ *      and an Adam step on alpha.  First order: the gradient at w
+ *      (p->grad_alpha: the weights' gradients are not needed).  Second
+ *      order: the exact gradient through the virtual step on the training
+ *      batch of step 2 (unrolled.h), with xi the epoch's learning rate, the
+ *      SGD's momentum buffer and weight decay, as DARTS's architect does;
  *   2. a training batch; the gradient with respect to the weights, its
  *      norm clipped to weights.clip, and an SGD step (momentum, nesterov,
  *      weight decay l2) at the epoch's cosine learning rate.
  * Both batches are augmented (DARTS draws both from the training set with
- * its training transform), and both forward passes run in training mode,
- * updating the batch-norm running statistics and drawing drop-path masks
- * when drop-path is on.  After the steps, every validation image is
- * evaluated in eval mode.
+ * its training transform), and the forward passes run in training mode,
+ * drawing drop-path masks when drop-path is on: one per batch, which the
+ * second order's runs on the training batch share with its weight step.
+ * The batch-norm running statistics are updated by the first order's
+ * architecture pass and by every weight step; the second order's three
+ * architecture runs leave them alone (in DARTS they update a throwaway
+ * copy, or update them twice more on the training batch).  After the
+ * steps, every validation image is evaluated in eval mode.
  *
  * Reproducibility.  Every random draw is a function of the seed, the epoch
  * and the step: each epoch shuffles with its own streams, each batch
@@ -30,6 +38,7 @@
 #include "rng.h"
 #include "schedule.h"
 #include "state.h"
+#include "unrolled.h"
 
 /* Streams of the seed, apart from the initialization's (tensor i draws
  * from stream i), bench's (2^62 + k) and the noise's (top bit set). */
@@ -51,6 +60,13 @@ struct SearchRun {
 	int64_t *idx;           /* the images of the batch */
 	void *grads, *arena, *logits, *drop;
 	float *uniform;         /* ndrop * batch draws for a mask */
+	/* second order: the training batch and its mask, live from the
+	 * architecture step to the weight step, and the unrolled gradient's
+	 * workspace */
+	void *x2, *drop2;
+	int64_t *y2;
+	NasUnrolled un;
+	int second;
 };
 
 static double now_s(void)
@@ -164,6 +180,21 @@ SearchRun *search_run_eval(const Search *s, const Dataset *d)
 	return run_alloc(s, d);
 }
 
+/* The second order's buffers of r: 0, or -1 when memory runs out or the
+ * program has no mixed entry. */
+static int run_alloc_second(const Search *s, SearchRun *r)
+{
+	const NasProgram *p = s->p;
+	size_t rs = (size_t)p->real_size;
+	r->second = 1;
+	r->x2 = nas_alloc64_array((size_t)(p->batch * p->in_c * p->in_h * p->in_w), rs);
+	r->y2 = nas_alloc64_array((size_t)p->batch, sizeof *r->y2);
+	r->drop2 = nas_alloc64_array((size_t)(p->ndrop * p->batch), rs);
+	if (!r->x2 || !r->y2 || !r->drop2)
+		return -1;
+	return nas_unrolled_init(&r->un, p);
+}
+
 SearchRun *search_run_new(const Search *s, const Dataset *d)
 {
 	const SearchConfig *c = &s->cfg;
@@ -194,7 +225,8 @@ SearchRun *search_run_new(const Search *s, const Dataset *d)
 	r->val = va;
 	r->perm_train = malloc(sizeof *r->perm_train * (size_t)r->ntrain);
 	r->perm_val = malloc(sizeof *r->perm_val * (size_t)r->nval);
-	if (!r->perm_train || !r->perm_val) {
+	if (!r->perm_train || !r->perm_val ||
+	    (c->s.second_order && run_alloc_second(s, r) != 0)) {
 		search_run_free(r);
 		return NULL;
 	}
@@ -218,6 +250,11 @@ void search_run_free(SearchRun *r)
 	free(r->logits);
 	free(r->drop);
 	free(r->uniform);
+	free(r->x2);
+	free(r->y2);
+	free(r->drop2);
+	if (r->second)
+		nas_unrolled_free(&r->un);
 	free(r);
 }
 
@@ -256,11 +293,12 @@ static int64_t correct(const NasProgram *p, const void *logits, const int64_t *y
 	return c;
 }
 
-/* The drop-path mask of evaluation `eval` (NULL when nothing is dropped):
- * each mixed edge of each sample kept with probability 1 - prob and then
- * scaled by 1 / (1 - prob). */
-static const void *drop_mask(const NasProgram *p, SearchRun *r, double prob, uint64_t seed,
-			     uint64_t eval)
+/* The drop-path mask of evaluation `eval`, written to `mask` (ndrop *
+ * batch reals) and returned (NULL when nothing is dropped): each mixed
+ * edge of each sample kept with probability 1 - prob and then scaled by
+ * 1 / (1 - prob). */
+static const void *drop_mask(const NasProgram *p, SearchRun *r, void *mask, double prob,
+			     uint64_t seed, uint64_t eval)
 {
 	if (prob <= 0 || p->ndrop == 0)
 		return NULL;
@@ -270,16 +308,17 @@ static const void *drop_mask(const NasProgram *p, SearchRun *r, double prob, uin
 	for (int64_t i = 0; i < n; i++) {
 		double v = r->uniform[i] < keep ? 1 / keep : 0;
 		if (p->real_size == 8)
-			((double *)r->drop)[i] = v;
+			((double *)mask)[i] = v;
 		else
-			((float *)r->drop)[i] = (float)v;
+			((float *)mask)[i] = (float)v;
 	}
-	return r->drop;
+	return mask;
 }
 
-/* Batch b of epoch e: the images perm[(b*B + k) mod n], augmented. */
+/* Batch b of epoch e: the images perm[(b*B + k) mod n], augmented, into
+ * x and y. */
 static void load_batch(const Search *s, SearchRun *r, const int64_t *perm, int64_t n, int64_t b,
-		       uint64_t aug_stream, double cutout)
+		       uint64_t aug_stream, double cutout, void *x, int64_t *y)
 {
 	const NasProgram *p = s->p;
 	int64_t *idx = r->idx;
@@ -289,7 +328,32 @@ static void load_batch(const Search *s, SearchRun *r, const int64_t *perm, int64
 		       .cutout = s->cfg.s.cutout.length};
 	Rng g;
 	rng_seed(&g, (uint64_t)s->cfg.s.seed, aug_stream);
-	data_batch(r->d, idx, p->batch, s->cfg.mean, s->cfg.std, &aug, &g, r->x, p->real_size, r->y);
+	data_batch(r->d, idx, p->batch, s->cfg.mean, s->cfg.std, &aug, &g, x, p->real_size, y);
+}
+
+/* Step 1 of the second order: the exact gradient of L_val(w'(alpha),
+ * alpha) into r->grads' alpha tensors, L_val(w') its return; the training
+ * batch stays in x2 and y2 for step 2, and *train_drop is its mask. */
+static double arch_grad_second(Search *s, SearchRun *r, const EpochStats *st, int64_t i,
+			       uint64_t ev, const void **train_drop)
+{
+	const NasProgram *p = s->p;
+	const uint64_t seed = (uint64_t)s->cfg.s.seed;
+	load_batch(s, r, r->perm_train, r->ntrain, i, STREAM(S_AUG) | (ev + 1), st->cutout, r->x2,
+		   r->y2);
+	const void *dt = drop_mask(p, r, r->drop2, st->drop_path, seed, ev + 1);
+	load_batch(s, r, r->perm_val, r->nval, i, STREAM(S_AUG) | ev, st->cutout, r->x, r->y);
+	const void *dv = drop_mask(p, r, r->drop, st->drop_path, seed, ev);
+	NasUnrolledStep u = {.params = s->params,
+			     .momentum = s->sgd.steps && s->sgd.buf ? s->sgd.buf : NULL,
+			     .xi = st->lr, .mu = s->sgd.c.momentum, .lambda = s->sgd.c.weight_decay,
+			     .seed = seed,
+			     .train = {.x = r->x2, .y = r->y2, .drop = dt, .step = ev + 1},
+			     .val = {.x = r->x, .y = r->y, .drop = dv, .step = ev}};
+	double loss_val;
+	nas_unrolled_grad(&r->un, &u, r->grads, NULL, &loss_val);
+	*train_drop = dt;
+	return loss_val;
 }
 
 void search_epoch(Search *s, SearchRun *r, EpochStats *st, StepHook hook, void *ctx)
@@ -327,22 +391,33 @@ void search_epoch(Search *s, SearchRun *r, EpochStats *st, StepHook hook, void *
 			      .seed = seed, .grads = r->grads, .running = s->running,
 			      .bn_momentum = 0.1};
 		/* 1. the architecture, on a validation batch */
-		load_batch(s, r, r->perm_val, r->nval, i, STREAM(S_AUG) | ev, st->cutout);
-		run.step = ev;
-		run.drop = drop_mask(p, r, st->drop_path, seed, ev);
-		p->grad_alpha(&run);
-		search_loss += run.loss;
+		if (r->second) {
+			search_loss += arch_grad_second(s, r, st, i, ev, &run.drop);
+			run.x = r->x2;
+			run.y = r->y2;
+		} else {
+			load_batch(s, r, r->perm_val, r->nval, i, STREAM(S_AUG) | ev, st->cutout, r->x,
+				   r->y);
+			run.step = ev;
+			run.drop = drop_mask(p, r, r->drop, st->drop_path, seed, ev);
+			p->grad_alpha(&run);
+			search_loss += run.loss;
+		}
 		nas_adam_step(&s->adam, s->params, r->grads);
-		/* 2. the weights, on a training batch */
-		load_batch(s, r, r->perm_train, r->ntrain, i, STREAM(S_AUG) | (ev + 1), st->cutout);
+		/* 2. the weights, on a training batch (second order: already
+		 * loaded, with its mask) */
+		if (!r->second) {
+			load_batch(s, r, r->perm_train, r->ntrain, i, STREAM(S_AUG) | (ev + 1),
+				   st->cutout, r->x, r->y);
+			run.drop = drop_mask(p, r, r->drop, st->drop_path, seed, ev + 1);
+		}
 		run.step = ev + 1;
-		run.drop = drop_mask(p, r, st->drop_path, seed, ev + 1);
 		run.logits = r->logits;
 		p->grad(&run);
 		nas_clip_grad_norm(p, NAS_WEIGHTS, r->grads, sc->weights.clip);
 		nas_sgd_step(&s->sgd, s->params, r->grads);
 		train_loss += run.loss;
-		right += correct(p, r->logits, r->y, p->batch);
+		right += correct(p, r->logits, run.y, p->batch);
 		if (hook)
 			hook(ctx, s, i + 1, st->steps, train_loss / (double)(i + 1),
 			     (double)right / (double)((i + 1) * p->batch));

@@ -1,4 +1,5 @@
-/* search.h - the bilevel search of a program: DARTS's first-order loop
+/* search.h - the bilevel search of a program: DARTS's loop, first or second
+ * order,
  * over a dataset, epoch by epoch, with everything it needs to stop at an
  * epoch's end and go on later bit for bit (see search.c). */
 #ifndef NASC_SEARCH_H
