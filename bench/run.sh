@@ -14,7 +14,8 @@
 #   BENCH_WARMUP   untimed iterations before them (default A 2, B 1)
 #   BENCH_THREADS  threads of both tools (default 2)
 #   BENCH_PYTHON   the interpreter for torch_step.py (default /usr/bin/python3)
-#   BENCH_CURVATURE  "no" to skip the curvature benchmarks (run with A)
+#   BENCH_CURVATURE  "no" to skip the curvature and second-order benchmarks
+#                  (run with A)
 #   BENCH_HESSIAN_ROWS  PyTorch times only this many Hessian rows and
 #                  extrapolates to all of them (default: every row)
 # Every tool's JSON line goes to bench/results.jsonl; a table per
@@ -228,8 +229,37 @@ curvature() {
 	}'
 	echo "PyTorch's lambda_max: $(field hessian_lambda_max "$tout")"
 }
+# the second-order search step of configuration A: nasc's exact one (the
+# analytic mixed product) against DARTS's, by central differences
+second_order() {
+	bin=$work/darts-A
+	out=$work/A.second.json
+	tout=$work/A.torch-second.json
+	iters=${BENCH_ITERS:-5} warmup=${BENCH_WARMUP:-1}
+	echo "bench second order: nasc, $warmup warmup + $iters timed" >&2
+	"$bin" bench --only second --threads "$threads" --iters "$iters" --warmup "$warmup" \
+		--json > "$out" || die "second order: $bin bench --only second failed"
+	cat "$out" >> "$results"
+	ns=$(part median "$(field second_order_step_ms "$out")")
+	echo
+	echo "second order, config A: one search step with the second-order alpha gradient"
+	if [ $have_torch = no ]; then
+		echo "nasc (exact): $ns ms median; PyTorch: not available: no ratio"
+		return
+	fi
+	echo "bench second order: PyTorch, finite differences and exact" >&2
+	"$python" "$SRCDIR/bench/torch_curvature.py" --space darts --C 8 --layers 5 --input 1x28x28 \
+		--batch 32 --threads "$threads" --iters "$iters" --warmup "$warmup" --only step_fd \
+		--json > "$tout" || die "second order: torch_curvature.py failed"
+	cat "$tout" >> "$results"
+	tf=$(part median "$(field second_order_step_fd_ms "$tout")")
+	awk -v ns="$ns" -v tf="$tf" 'BEGIN {
+		printf "%-34s %10s %12s %9s\n", "", "nasc ms", "PyTorch ms", "speed-up"
+		printf "%-34s %10.1f %12.1f %8.2fx\n", "nasc exact vs PyTorch's differences", ns, tf, tf / ns
+	}'
+}
 case " $configs " in
-*" A "*) [ "${BENCH_CURVATURE:-yes}" = no ] || curvature ;;
+*" A "*) [ "${BENCH_CURVATURE:-yes}" = no ] || { curvature; second_order; } ;;
 esac
 
 echo

@@ -275,7 +275,7 @@ static void help_hessian(FILE *fp, const NasProgram *p, const char *bin)
 static void help_bench(FILE *fp, const NasProgram *p, const char *bin)
 {
 	fprintf(fp, "usage: %s bench [--iters N] [--warmup N] [--seed N] [--threads N] [--json]\n"
-		"       [--only fwd_bwd|step]\n\n", bin);
+		"       [--only fwd_bwd|step|curvature|second]\n\n", bin);
 	about(fp, p);
 	fputs("\n"
 	      "Time the program on two random batches (x N(0, 1), uniform labels) from\n"
@@ -305,6 +305,10 @@ static void help_bench(FILE *fp, const NasProgram *p, const char *bin)
 	      "                        per alpha entry, then LAPACKE), and lambda_max by\n"
 	      "                        Lanczos (at most 20 products, tolerance 1e-5) over the\n"
 	      "                        timed iterations\n"
+	      "  --only second         time one second-order search step instead: the exact\n"
+	      "                        alpha gradient through the virtual SGD step (xi 0.025,\n"
+	      "                        the momentum buffer) on the training batch, Adam on\n"
+	      "                        alpha, then the weight step as above\n"
 	      "  -h, --help            print this help\n",
 	      fp);
 }
@@ -360,7 +364,7 @@ static const Cmd cmds[NCMDS] = {
 		     help_hessian},
 	[BENCH] = {"bench",
 		   {{"--iters", "N"}, {"--warmup", "N"}, {"--seed", "N"}, {"--threads", "N"},
-		    {"--json", NULL}, {"--only", "fwd_bwd|step|curvature"}},
+		    {"--json", NULL}, {"--only", "fwd_bwd|step|curvature|second"}},
 		   help_bench},
 	[HELP] = {"help", {{NULL, NULL}}, help_main},
 };
@@ -599,10 +603,10 @@ static int bench(const NasProgram *p, const char *bin, const char **vals)
 	    (rc = count_of(bin, "bench", "--threads", vals[B_THREADS], 0, 4096, &o.threads)) != 0 ||
 	    (rc = seed_of(bin, "bench", vals[B_SEED], &o.seed)) != 0)
 		return rc;
-	static const char *const only[] = {"fwd_bwd", "step", "curvature"};
-	static const BenchOnly as[] = {BENCH_FWD_BWD, BENCH_STEP, BENCH_CURVATURE};
+	static const char *const only[] = {"fwd_bwd", "step", "curvature", "second"};
+	static const BenchOnly as[] = {BENCH_FWD_BWD, BENCH_STEP, BENCH_CURVATURE, BENCH_SECOND};
 	int k = -1;
-	if ((rc = choice_of(bin, "bench", "--only", vals[B_ONLY], only, 3, &k)) != 0)
+	if ((rc = choice_of(bin, "bench", "--only", vals[B_ONLY], only, 4, &k)) != 0)
 		return rc;
 	if (k >= 0)
 		o.only = as[k];

@@ -8,7 +8,11 @@
  *            are not needed there, so they are not computed) and Adam on
  *            alpha, then the gradient on the training batch, its norm
  *            over the weights clipped to 5, and SGD with momentum on the
- *            weights.
+ *            weights;
+ *   second   (--only second) the same step in second order: the exact
+ *            unrolled alpha gradient (unrolled.h) with xi the weights'
+ *            lr and their momentum buffer, instead of the first-order
+ *            gradient of alpha.
  * Everything is allocated before the clock starts; an iteration allocates
  * nothing. */
 #include <inttypes.h>
@@ -30,6 +34,7 @@
 #include "optim.h"
 #include "rng.h"
 #include "state.h"
+#include "unrolled.h"
 
 /* The search step's hyper-parameters: DARTS (Liu et al.), first order. */
 static const NasAdamConfig ARCH_OPT = {
@@ -59,6 +64,7 @@ typedef struct Bench {
 	int64_t *y[2];
 	NasAdam arch;
 	NasSgd weights;
+	NasUnrolled unrolled;   /* --only second */
 	double *ms;             /* the timed iterations of a measurement */
 	uint64_t runs;          /* evaluations so far: run k draws noise at step k */
 	double loss;            /* of the latest evaluation */
@@ -152,6 +158,7 @@ static void teardown(Bench *b)
 	}
 	nas_adam_free(&b->arch);
 	nas_sgd_free(&b->weights);
+	nas_unrolled_free(&b->unrolled);
 }
 
 /* ---- the measurements ---- */
@@ -177,15 +184,38 @@ static void fwd_bwd(Bench *b)
 	grad(b, TRAIN, false);
 }
 
+/* (b) of a search step: the weights, from the training batch */
+static void weight_step(Bench *b)
+{
+	grad(b, TRAIN, false);
+	nas_clip_grad_norm(b->p, NAS_WEIGHTS, b->grads, WEIGHT_CLIP);
+	nas_sgd_step(&b->weights, b->params, b->grads);
+}
+
 static void search_step(Bench *b)
 {
 	/* (a) the architecture, from the validation batch (first order) */
 	grad(b, VAL, true);
 	nas_adam_step(&b->arch, b->params, b->grads);
-	/* (b) the weights, from the training batch */
-	grad(b, TRAIN, false);
-	nas_clip_grad_norm(b->p, NAS_WEIGHTS, b->grads, WEIGHT_CLIP);
-	nas_sgd_step(&b->weights, b->params, b->grads);
+	weight_step(b);
+}
+
+static void second_step(Bench *b)
+{
+	/* (a) the architecture, through the virtual step on the training
+	 * batch, as a second-order search takes it */
+	NasUnrolledStep s = {
+		.params = b->params,
+		.momentum = b->weights.steps && b->weights.buf ? b->weights.buf : NULL,
+		.xi = WEIGHT_OPT.lr, .mu = WEIGHT_OPT.momentum, .lambda = WEIGHT_OPT.weight_decay,
+		.seed = b->o->seed,
+		.train = {.x = b->x[TRAIN], .y = b->y[TRAIN], .step = b->runs},
+		.val = {.x = b->x[VAL], .y = b->y[VAL], .step = b->runs + 1},
+	};
+	b->runs += 2;
+	nas_unrolled_grad(&b->unrolled, &s, b->grads, NULL, &b->loss);
+	nas_adam_step(&b->arch, b->params, b->grads);
+	weight_step(b);
 }
 
 static void progress(const char *bin, const BenchOptions *o, const char *what)
@@ -256,7 +286,7 @@ static void json_number(double v)
 static const char *only_name(BenchOnly only)
 {
 	return only == BENCH_FWD_BWD ? "fwd_bwd" : only == BENCH_STEP ? "step"
-	       : only == BENCH_CURVATURE ? "curvature" : NULL;
+	       : only == BENCH_CURVATURE ? "curvature" : only == BENCH_SECOND ? "second" : NULL;
 }
 
 /* The curvature measurements: the exact Hessian once, Lanczos over the
@@ -310,7 +340,7 @@ static int measure_curvature(Bench *b, CurvReport *cr, char *err, size_t errlen)
 
 typedef struct Report {
 	int threads;
-	Timing fb, step;
+	Timing fb, step, second;
 	CurvReport curv;
 	double fwd_flops;       /* one batch's forward pass */
 	double rss_mib;
@@ -342,6 +372,8 @@ static void print_json(const NasProgram *p, const BenchOptions *o, const Report 
 	json_timing(&r->fb);
 	printf(", \"step_ms\": ");
 	json_timing(&r->step);
+	printf(", \"second_order_step_ms\": ");
+	json_timing(&r->second);
 	printf(", \"fwd_bwd_gflops\": ");
 	json_number(gflops(FWD_BWD_FACTOR * r->fwd_flops, &r->fb));
 	printf(", \"step_gflops\": ");
@@ -376,6 +408,9 @@ static void print_table(const NasProgram *p, const BenchOptions *o, const Report
 			printf("%-8s %11.2f %11.2f %9.2f\n", name[k], t[k]->median, t[k]->min,
 			       g >= 0 ? g : 0.0);
 		}
+	if (r->second.done)
+		printf("%-8s %11.2f %11.2f %9s  (a second-order step, exact)\n", "second",
+		       r->second.median, r->second.min, "-");
 	const CurvReport *c = &r->curv;
 	if (c->done)
 		printf("exact Hessian, %d products and LAPACKE: %.2f s, lambda_max %.6g\n"
@@ -419,6 +454,16 @@ int cmd_bench(const NasProgram *p, const char *bin, const BenchOptions *o)
 	if (isfinite(b.loss) && (o->only == BENCH_BOTH || o->only == BENCH_STEP)) {
 		progress(bin, o, "step");
 		r.step = measure(&b, search_step);
+	}
+	if (o->only == BENCH_SECOND) {
+		if (nas_unrolled_init(&b.unrolled, p) != 0) {
+			fprintf(stderr, "%s: bench: no second order: the program has no mixed "
+				"product, or memory ran out\n", bin);
+			rc = 1;
+			goto out;
+		}
+		progress(bin, o, "second-order step");
+		r.second = measure(&b, second_step);
 	}
 	if (!isfinite(b.loss)) {
 		fprintf(stderr, "%s: bench: the loss is %s after %" PRIu64 " evaluations\n", bin,

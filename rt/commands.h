@@ -47,8 +47,11 @@ typedef struct HessianOptions {
 /* hessian: the eigenvalues of the alpha-Hessian of a state on a batch. */
 int cmd_hessian(const NasProgram *p, const char *bin, const HessianOptions *o);
 
-/* BENCH_BOTH: fwd_bwd and step; BENCH_CURVATURE: the Hessian alone. */
-typedef enum BenchOnly { BENCH_BOTH, BENCH_FWD_BWD, BENCH_STEP, BENCH_CURVATURE } BenchOnly;
+/* BENCH_BOTH: fwd_bwd and step; BENCH_CURVATURE: the Hessian alone;
+ * BENCH_SECOND: a second-order search step alone. */
+typedef enum BenchOnly {
+	BENCH_BOTH, BENCH_FWD_BWD, BENCH_STEP, BENCH_CURVATURE, BENCH_SECOND
+} BenchOnly;
 
 typedef struct BenchOptions {
 	int iters;              /* timed iterations per measurement, > 0 */
