@@ -52,6 +52,7 @@ static void help_main(FILE *fp, const NasProgram *p, const char *bin)
 	fputs("\n"
 	      "commands:\n"
 	      "  search [--data DIR] [--out DIR] [--epochs N] [--subset N] [--set NAME=VALUE]\n"
+	      "         [--set-file FILE]\n"
 	      "                        the architecture search (the main job)\n"
 	      "  search --resume DIR   go on with a search that was stopped\n"
 	      "  eval --load STATE [--data DIR]\n"
@@ -81,8 +82,8 @@ static void help_search(FILE *fp, const NasProgram *p, const char *bin)
 {
 	const NasSchedule *s = &p->schedule;
 	fprintf(fp, "usage: %s search [--data DIR] [--out DIR] [--epochs N] [--seed N]\n"
-		"       [--subset N] [--threads N] [--set NAME=VALUE]... [--mean M] [--std S]\n"
-		"       [--json]\n"
+		"       [--subset N] [--threads N] [--set NAME=VALUE]... [--set-file FILE]...\n"
+		"       [--mean M] [--std S] [--json]\n"
 		"       %s search --resume DIR [--data DIR] [--threads N] [--json]\n\n", bin, bin);
 	about(fp, p);
 	fprintf(fp,
@@ -120,6 +121,9 @@ static void help_search(FILE *fp, const NasProgram *p, const char *bin)
 		"                        arch.beta2, arch.eps, arch.weight_decay, l2, split,\n"
 		"                        drop_path.prob, drop_path.ramp, cutout.prob,\n"
 		"                        cutout.length, cutout.ramp, crop, flip, ...\n"
+		"  --set-file FILE       the settings of FILE, one NAME=VALUE a line (# starts a\n"
+		"                        comment); --set and --set-file apply in command-line\n"
+		"                        order, a later one overriding an earlier\n"
 		"  --mean M, --std S     the normalization: one number, or one per channel,\n"
 		"                        comma-separated (default: computed over the training set)\n"
 		"  --json                print the final summary as one JSON object\n"
@@ -320,8 +324,14 @@ enum { MAX_OPTS = 16, MAX_SETS = 64 };
 typedef struct Opt {
 	const char *name;  /* with the dashes */
 	const char *arg;   /* the value's name, or NULL for a flag */
-	int repeat;        /* may be given several times (--set) */
+	int repeat;        /* may be given several times (--set, --set-file) */
 } Opt;
+
+/* A value of a repeatable option, and which option it is. */
+typedef struct Given {
+	int opt;
+	const char *val;
+} Given;
 
 typedef struct Cmd {
 	const char *name;
@@ -330,8 +340,8 @@ typedef struct Cmd {
 } Cmd;
 
 enum { SEARCH, EVAL, INIT, GRAD, HESSIAN, BENCH, HELP, NCMDS };
-enum { S_DATA, S_OUT, S_RESUME, S_EPOCHS, S_BATCH, S_SEED, S_SUBSET, S_THREADS, S_SET, S_MEAN,
-       S_STD, S_JSON };                                     /* search */
+enum { S_DATA, S_OUT, S_RESUME, S_EPOCHS, S_BATCH, S_SEED, S_SUBSET, S_THREADS, S_SET,
+       S_SET_FILE, S_MEAN, S_STD, S_JSON };                 /* search */
 enum { E_LOAD, E_DATA, E_TRAIN, E_THREADS, E_JSON };       /* eval */
 enum { O_SEED, O_SAVE };                                   /* init */
 enum { G_LOAD, G_BATCH, G_SAVE_GRAD, G_JSON, G_SEED, G_ALPHA, G_ORDER, G_VAL_BATCH, G_LR,
@@ -344,7 +354,8 @@ static const Cmd cmds[NCMDS] = {
 	[SEARCH] = {"search",
 		    {{"--data", "DIR"}, {"--out", "DIR"}, {"--resume", "DIR"}, {"--epochs", "N"},
 		     {"--batch", "N"}, {"--seed", "N"}, {"--subset", "N"}, {"--threads", "N"},
-		     {"--set", "NAME=VALUE", 1}, {"--mean", "M"}, {"--std", "S"}, {"--json", NULL}},
+		     {"--set", "NAME=VALUE", 1}, {"--set-file", "FILE", 1}, {"--mean", "M"},
+		     {"--std", "S"}, {"--json", NULL}},
 		    help_search},
 	[EVAL] = {"eval",
 		  {{"--load", "STATE"}, {"--data", "DIR"}, {"--train", NULL}, {"--threads", "N"},
@@ -477,10 +488,11 @@ static const char *program_problem(const NasProgram *p, char *buf, size_t n)
 /* ---- parsing ---- */
 
 /* Parses the options of command c from argv[first..]: vals[k] is option
- * k's value ("" for a given flag), or NULL.  Returns 0, or an exit status:
+ * k's value ("" for a given flag), or NULL; many[] holds every value of the
+ * repeatable options, in command-line order.  Returns 0, or an exit status:
  * 0 with *done set after printing help, 2 after a usage error. */
 static int parse_opts(const NasProgram *p, const char *bin, int c, int argc, char **argv,
-		      int first, const char **vals, const char **many, int *nmany, int *done)
+		      int first, const char **vals, Given *many, int *nmany, int *done)
 {
 	const Cmd *cmd = &cmds[c];
 	int nopts = 0;
@@ -528,9 +540,9 @@ static int parse_opts(const NasProgram *p, const char *bin, int c, int argc, cha
 					   names[k], cmd->opts[k].arg);
 		if (cmd->opts[k].repeat) {
 			if (*nmany == MAX_SETS)
-				return usage_error(bin, cmd->name, "%s is given more than %d times",
-						   names[k], MAX_SETS);
-			many[(*nmany)++] = vals[k];
+				return usage_error(bin, cmd->name, "more than %d --set and --set-file "
+						   "options", MAX_SETS);
+			many[(*nmany)++] = (Given){k, vals[k]};
 		}
 	}
 	return 0;
@@ -671,12 +683,15 @@ static int i64_of(const char *bin, const char *cmd, const char *opt, const char 
 	return 0;
 }
 
-static int search(const NasProgram *p, const char *bin, const char **vals, const char **many,
+static int search(const NasProgram *p, const char *bin, const char **vals, const Given *many,
 		  int nmany)
 {
+	SearchSet sets[MAX_SETS];
+	for (int i = 0; i < nmany; i++)
+		sets[i] = (SearchSet){many[i].val, many[i].opt == S_SET_FILE};
 	SearchOptions o = {
 		.data = vals[S_DATA], .out = vals[S_OUT], .resume = vals[S_RESUME],
-		.sets = many, .nsets = nmany, .mean = vals[S_MEAN], .std = vals[S_STD],
+		.sets = sets, .nsets = nmany, .mean = vals[S_MEAN], .std = vals[S_STD],
 		.json = vals[S_JSON] != NULL,
 	};
 	int rc;
@@ -787,7 +802,8 @@ static int run(const NasProgram *p, const char *bin, int argc, char **argv)
 		return 0;
 	}
 
-	const char *vals[MAX_OPTS] = {NULL}, *many[MAX_SETS];
+	const char *vals[MAX_OPTS] = {NULL};
+	Given many[MAX_SETS];
 	int nmany = 0, done = 0, rc = parse_opts(p, bin, c, argc, argv, 2, vals, many, &nmany, &done);
 	if (rc != 0 || done)
 		return rc;

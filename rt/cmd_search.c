@@ -122,12 +122,16 @@ static int settings(Ctx *c, NasSchedule *s)
 {
 	const NasProgram *p = c->p;
 	const SearchOptions *o = c->o;
-	char err[512], num[32];
+	char err[PATH_MAX_ + 1024], num[32];
 	*s = p->schedule;
-	/* A bad setting is a bad command line: exit 2. */
-	for (int i = 0; i < o->nsets; i++)
-		if (sched_set_pair(s, o->sets[i], err, sizeof err) != 0)
-			return 1 + fail(c, "--set: %s%s", err, "");
+	/* A bad setting, or set file, is a bad command line: exit 2.  A
+	 * file's errors name it and the line. */
+	for (int i = 0; i < o->nsets; i++) {
+		const SearchSet *e = &o->sets[i];
+		if (e->file ? sched_set_file(s, e->text, err, sizeof err) != 0 :
+			      sched_set_pair(s, e->text, err, sizeof err) != 0)
+			return 1 + fail(c, "%s%s", e->file ? "" : "--set: ", err);
+	}
 	struct { int64_t v; const char *name; } direct[] = {
 		{o->epochs, "epochs"}, {o->batch, "batch"}, {o->seed, "seed"}};
 	for (int i = 0; i < 3; i++) {

@@ -66,6 +66,12 @@ typedef struct BenchOptions {
  * random batches. */
 int cmd_bench(const NasProgram *p, const char *bin, const BenchOptions *o);
 
+/* A --set NAME=VALUE, or a --set-file FILE of them. */
+typedef struct SearchSet {
+	const char *text;       /* NAME=VALUE, or the file's path */
+	int file;               /* text names a set file */
+} SearchSet;
+
 typedef struct SearchOptions {
 	const char *data;       /* the dataset's folder, or NULL: Fashion-MNIST */
 	const char *out;        /* the output folder, or NULL: search-<spec> */
@@ -73,7 +79,7 @@ typedef struct SearchOptions {
 	int64_t epochs, batch, seed; /* -1: the spec's */
 	int64_t subset;         /* 0: the whole training set */
 	int threads;            /* 0: OpenMP's default */
-	const char *const *sets;/* NAME=VALUE settings, in order */
+	const SearchSet *sets;  /* --set and --set-file, in command-line order */
 	int nsets;
 	const char *mean, *std; /* "0.5" or "0.49,0.48,0.45", or NULL: computed */
 	int json;               /* the final summary as one JSON object */

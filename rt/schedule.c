@@ -7,6 +7,7 @@
  * reading back cannot disagree. */
 #include "schedule.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -174,6 +175,48 @@ int sched_set_pair(NasSchedule *s, const char *pair, char *err, size_t errlen)
 	char name[64];
 	snprintf(name, sizeof name, "%.*s", (int)(eq - pair < 63 ? eq - pair : 63), pair);
 	return sched_set(s, name, eq + 1, err, errlen);
+}
+
+/* A line of a set file without its comment and outer blanks: a
+ * NAME=VALUE, or empty. */
+static char *set_line(char *line)
+{
+	char *hash = strchr(line, '#');
+	if (hash)
+		*hash = '\0';
+	while (isspace((unsigned char)*line))
+		line++;
+	size_t n = strlen(line);
+	while (n > 0 && isspace((unsigned char)line[n - 1]))
+		line[--n] = '\0';
+	return line;
+}
+
+int sched_set_file(NasSchedule *s, const char *path, char *err, size_t errlen)
+{
+	FILE *in = fopen(path, "r");
+	if (!in) {
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		return -1;
+	}
+	char *line = NULL, msg[512];
+	size_t cap = 0;
+	int rc = 0;
+	for (long lineno = 1; rc == 0 && getline(&line, &cap, in) >= 0; lineno++) {
+		const char *pair = set_line(line);
+		if (*pair && sched_set_pair(s, pair, msg, sizeof msg) != 0) {
+			snprintf(err, errlen, "%s:%ld: %s", path, lineno, msg);
+			rc = -1;
+		}
+	}
+	/* a folder opens, then fails on the first read */
+	if (rc == 0 && ferror(in)) {
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		rc = -1;
+	}
+	free(line);
+	fclose(in);
+	return rc;
 }
 
 /* The value of st in s, as text that sched_set reads back. */

@@ -21,6 +21,13 @@ int sched_set(NasSchedule *s, const char *name, const char *text, char *err, siz
 /* "NAME=VALUE" as sched_set. */
 int sched_set_pair(NasSchedule *s, const char *pair, char *err, size_t errlen);
 
+/* Every line of the file at path as sched_set_pair, in order: one
+ * NAME=VALUE a line; blank lines and # comments (whole-line or trailing)
+ * are skipped.  Returns 0, or -1 with "PATH:LINE: <sched_set_pair's
+ * message>" or "PATH: cannot read: <strerror>" in err.  Lines before a
+ * bad one are already applied. */
+int sched_set_file(NasSchedule *s, const char *path, char *err, size_t errlen);
+
 /* Every setting as a JSON object on one line, {"epochs": 50, ...}, keys as
  * sched_set names them; numbers round-trip. */
 void sched_write_json(FILE *out, const NasSchedule *s);
