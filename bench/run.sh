@@ -255,7 +255,7 @@ second_order() {
 	tf=$(part median "$(field second_order_step_fd_ms "$tout")")
 	awk -v ns="$ns" -v tf="$tf" 'BEGIN {
 		printf "%-34s %10s %12s %9s\n", "", "nasc ms", "PyTorch ms", "speed-up"
-		printf "%-34s %10.1f %12.1f %8.2fx\n", "nasc exact vs PyTorch's differences", ns, tf, tf / ns
+		printf "%-34s %10.1f %12.1f %8.2fx\n", "exact (nasc) vs differences (PyTorch)", ns, tf, tf / ns
 	}'
 }
 case " $configs " in
