@@ -415,6 +415,17 @@ static void table(FILE *out, const char *name, const LTensor *ts, int n)
 	fputs("};\n\n", out);
 }
 
+/* A prepared group's two entry points: NAME_prepare (the loss and logits,
+ * and with prep_grads the gradient) and NAME. */
+static void prepared(Emit *e, const char *name, const LPrepared *pg, const Lowered *L,
+		     bool prep_grads)
+{
+	char prep[64];
+	snprintf(prep, sizeof prep, "%s_prepare", name);
+	entry(e, prep, &pg->prepare, L, prep_grads, true, pg->ones, pg->loss_buf, pg->logits_buf);
+	entry(e, name, &pg->run, L, true, true, pg->ones, -1, -1);
+}
+
 void emit_c(FILE *out, const Lowered *L, const EmitInfo *info)
 {
 	Emit e = {.out = out, .p = &L->p, .f64 = info->f64};
@@ -444,15 +455,11 @@ void emit_c(FILE *out, const Lowered *L, const EmitInfo *info)
 	if (infer)
 		entry(&e, "run_infer", &L->infer, L, false, false, ones, L->infer_loss_buf,
 		      L->infer_logits_buf);
-	bool hvp = L->hvp_loss_buf >= 0, mixed = L->mixed_loss_buf >= 0;
-	if (hvp) {
-		entry(&e, "run_hvp_prepare", &L->hvp_prepare, L, false, true, L->hvp_ones,
-		      L->hvp_loss_buf, L->hvp_logits_buf);
-		entry(&e, "run_hvp", &L->hvp, L, true, true, L->hvp_ones, -1, -1);
-	}
+	bool hvp = L->hvp.loss_buf >= 0, mixed = L->mixed.loss_buf >= 0;
+	if (hvp)
+		prepared(&e, "run_hvp", &L->hvp, L, false);
 	if (mixed)
-		entry(&e, "run_mixed", &L->mixed, L, true, true, L->mixed_ones, L->mixed_loss_buf,
-		      L->mixed_logits_buf);
+		prepared(&e, "run_mixed", &L->mixed, L, true);
 
 	table(out, "tensors", L->tensors, L->ntensors);
 	table(out, "running_tensors", L->running, L->nrunning_tensors);
@@ -476,18 +483,18 @@ void emit_c(FILE *out, const Lowered *L, const EmitInfo *info)
 		L->batch, L->in_c, L->in_h, L->in_w, L->classes, L->ntensors,
 		L->ntensors ? "tensors" : "NULL", L->nparams, L->nrunning_tensors,
 		L->nrunning_tensors ? "running_tensors" : "NULL", L->nrunning, L->ndrop,
-		L->p.arena_bytes, hvp ? L->hvp_arena : 0, mixed ? L->mixed_arena : 0, info->flops);
+		L->p.arena_bytes, hvp ? L->hvp.arena : 0, mixed ? L->mixed.arena : 0, info->flops);
 	emit_schedule(out, &info->model->sched);
 	fprintf(out, "\t.ncell_types = %d,\n\t.cell_types = %s,\n"
 		     "\t.grad = run_grad,\n\t.loss = run_loss,\n\t.grad_alpha = run_grad_alpha,\n"
 		     "\t.infer = %s,\n"
-		     "\t.hvp_prepare = %s,\n\t.hvp = %s,\n\t.mixed = %s,\n};\n\n"
+		     "\t.hvp_prepare = %s,\n\t.hvp = %s,\n\t.mixed_prepare = %s,\n\t.mixed = %s,\n};\n\n"
 		     "int main(int argc, char **argv)\n{\n"
 		     "\t/* threads are the kernels' own: each matrix product runs on one */\n"
 		     "\topenblas_set_num_threads(1);\n"
 		     "\treturn nas_main(&nas_program, argc, argv);\n}\n",
 		ntypes, ntypes ? "cell_types" : "NULL", infer ? "run_infer" : "NULL",
 		hvp ? "run_hvp_prepare" : "NULL", hvp ? "run_hvp" : "NULL",
-		mixed ? "run_mixed" : "NULL");
+		mixed ? "run_mixed_prepare" : "NULL", mixed ? "run_mixed" : "NULL");
 	free(e.var_no);
 }

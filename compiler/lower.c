@@ -416,6 +416,42 @@ static bool has_outputs(const IrGraph *g, const char *prefix)
 	return false;
 }
 
+/* A prepared group (hvp, mixed): `member` planned as one, the values
+ * that do not depend on the tangent in pg->prepare, which runs once, and
+ * those that do in pg->run, which runs again and again after it; what
+ * pg->run reads of the others lives to its end.  pg->prepare writes the
+ * outputs named prep_prefix (none when NULL), pg->run those named
+ * prefix. */
+static void lower_prepared(Lowered *L, const IrGraph *g, const char *member,
+			   const char *prep_prefix, const char *prefix, const int *leaves, Arena *a,
+			   LPrepared *pg)
+{
+	char *moves = xcalloc((size_t)g->n, 1), *still = xcalloc((size_t)g->n, 1);
+	for (int v = 0; v < g->n; v++) {
+		const IrNode *n = &g->node[v];
+		moves[v] = n->op == IR_TANGENT;
+		for (int j = 0; j < n->nin; j++)
+			moves[v] |= moves[n->in[j]];
+		still[v] = member[v] && !moves[v];
+	}
+	for (int v = 0; v < g->n; v++)
+		moves[v] &= member[v];
+	Plan pl;
+	plan_group(L, g, member, moves, leaves, &pl, a);
+	pg->arena = pl.reals;
+	pg->ones = pl.ones;
+	pg->loss_buf = pl.vbuf[g->loss];
+	pg->logits_buf = pl.vbuf[g->logits];
+	emit_entry(L, &pg->prepare, g, &pl, still);
+	emit_entry(L, &pg->run, g, &pl, moves);
+	if (prep_prefix)
+		emit_outputs(L, g, &pl, prep_prefix, &pg->prepare, NULL);
+	emit_outputs(L, g, &pl, prefix, &pg->run, NULL);
+	plan_free(&pl);
+	free(moves);
+	free(still);
+}
+
 void lower(const IrGraph *g, Lowered *L, Arena *a)
 {
 	memset(L, 0, sizeof *L);
@@ -494,44 +530,21 @@ void lower(const IrGraph *g, Lowered *L, Arena *a)
 	for (int i = 0; i < 4; i++)
 		free(cones[i]);
 
-	/* the Hessian-vector products: one plan for hvp_prepare, the values
-	 * that do not depend on the tangent, and hvp, those that do; the
-	 * prepared values stay where they are for any number of hvp calls */
+	/* the Hessian-vector products and the mixed derivative: each a
+	 * prepared group.  The mixed derivative's preparation also writes the
+	 * whole gradient, the virtual step's, which it computes anyway. */
 	char *hcone = cone_of(g, CONE_HVP), *mcone = cone_of(g, CONE_MIXED);
-	L->hvp_loss_buf = L->mixed_loss_buf = -1;
-	if (has_outputs(g, AD_HVP_PREFIX)) {
-		char *moves = xcalloc((size_t)g->n, 1), *still = xcalloc((size_t)g->n, 1);
-		for (int v = 0; v < g->n; v++) {
-			const IrNode *n = &g->node[v];
-			moves[v] = n->op == IR_TANGENT;
-			for (int j = 0; j < n->nin; j++)
-				moves[v] |= moves[n->in[j]];
-			still[v] = hcone[v] && !moves[v];
-		}
-		for (int v = 0; v < g->n; v++)
-			moves[v] &= hcone[v];
-		plan_group(L, g, hcone, moves, leaves, &pl, a);
-		L->hvp_arena = pl.reals;
-		L->hvp_ones = pl.ones;
-		L->hvp_loss_buf = pl.vbuf[g->loss];
-		L->hvp_logits_buf = pl.vbuf[g->logits];
-		emit_entry(L, &L->hvp_prepare, g, &pl, still);
-		emit_entry(L, &L->hvp, g, &pl, moves);
-		emit_outputs(L, g, &pl, AD_HVP_PREFIX, &L->hvp, NULL);
-		plan_free(&pl);
-		free(moves);
-		free(still);
-	}
-	/* the mixed derivative: a plan of its own */
+	L->hvp.loss_buf = L->mixed.loss_buf = -1;
+	if (has_outputs(g, AD_HVP_PREFIX))
+		lower_prepared(L, g, hcone, NULL, AD_HVP_PREFIX, leaves, a, &L->hvp);
 	if (has_outputs(g, AD_MIXED_PREFIX)) {
-		plan_group(L, g, mcone, NULL, leaves, &pl, a);
-		L->mixed_arena = pl.reals;
-		L->mixed_ones = pl.ones;
-		L->mixed_loss_buf = pl.vbuf[g->loss];
-		L->mixed_logits_buf = pl.vbuf[g->logits];
-		emit_entry(L, &L->mixed, g, &pl, mcone);
-		emit_outputs(L, g, &pl, AD_MIXED_PREFIX, &L->mixed, NULL);
-		plan_free(&pl);
+		char *tcone = cone_of(g, CONE_TRAIN);
+		char *both[2] = {mcone, tcone};
+		char *with_grads = union_of(g, both, 2);
+		lower_prepared(L, g, with_grads, AD_GRAD_PREFIX, AD_MIXED_PREFIX, leaves, a,
+			       &L->mixed);
+		free(with_grads);
+		free(tcone);
 	}
 	free(hcone);
 	free(mcone);

@@ -23,6 +23,14 @@ typedef struct LTensor {
 	int64_t fan_in;
 } LTensor;
 
+/* A group run in two parts on one arena: prepare once, then run any
+ * number of times with other tangents. */
+typedef struct LPrepared {
+	LEntry prepare, run;
+	int64_t arena, ones;        /* reals */
+	int loss_buf, logits_buf;   /* -1: the graph has no such group */
+} LPrepared;
+
 typedef struct Lowered {
 	LProgram p;
 	LEntry grad;         /* loss, logits and every gradient */
@@ -30,14 +38,12 @@ typedef struct Lowered {
 	LEntry grad_alpha;   /* loss, logits and the gradients of the alpha tensors */
 	LEntry infer;        /* eval mode: loss and logits on the running statistics */
 	/* Curvature (training mode), each group with a memory plan of its own:
-	 * hvp_prepare computes what the Hessian-vector products share (the
-	 * forward and backward passes), hvp the product with the tangent's
-	 * alpha part; mixed the mixed derivative along the tangent's weight
-	 * part, in one go.  Empty when the graph has no curvature program. */
-	LEntry hvp_prepare, hvp, mixed;
-	int64_t hvp_arena, hvp_ones;     /* reals */
-	int64_t mixed_arena, mixed_ones;
-	int hvp_loss_buf, hvp_logits_buf, mixed_loss_buf, mixed_logits_buf; /* -1: none */
+	 * hvp's preparation computes what the Hessian-vector products share
+	 * (the forward and backward passes), its run the product with the
+	 * tangent's alpha part; mixed's preparation the same and the whole
+	 * gradient, its run the mixed derivative along the tangent's weight
+	 * part.  loss_buf -1 when the graph has no such program. */
+	LPrepared hvp, mixed;
 	int loss_buf, logits_buf;
 	int infer_loss_buf, infer_logits_buf; /* -1: the graph has no eval-mode program */
 	LTensor *tensors;

@@ -257,10 +257,9 @@ int cmd_grad(const NasProgram *p, const char *bin, const GradOptions *o)
 		ok = ok && (g.arena = nas_alloc64((size_t)p->arena_bytes));
 	int rc;
 	if (!ok) {
-		fprintf(stderr, "%s: out of memory (%" PRId64 " parameters, an arena of %" PRId64
+		fprintf(stderr, "%s: out of memory (%" PRId64 " parameters, arenas of %" PRId64
 			" bytes)\n", bin, p->nparams,
-			o->second && p->mixed_arena_bytes > p->arena_bytes ? p->mixed_arena_bytes
-									   : p->arena_bytes);
+			p->arena_bytes + (o->second ? p->mixed_arena_bytes : 0));
 		rc = 1;
 	} else {
 		rc = run_grad(&g, bin);

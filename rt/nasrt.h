@@ -174,13 +174,17 @@ typedef struct NasProgram {
 	 * Hessian of the loss with respect to the architecture tensors and t
 	 * the alpha part of run->tangent (the rest of run->grads is left as it
 	 * was).  Anything else run on that arena in between invalidates the
-	 * preparation.  mixed() computes the loss (and logits) and writes
-	 * d/dw (grad_alpha L) t to the alpha tensors of run->grads, t the
-	 * weight part of run->tangent: the mixed derivative of second-order
-	 * DARTS.  Neither updates the running statistics: pass running NULL. */
+	 * preparation.  mixed_prepare and mixed() likewise: mixed_prepare
+	 * computes the loss (and logits) and writes the whole gradient to
+	 * run->grads, as grad() does; then each mixed() call on the same run
+	 * and arena writes d/dw (grad_alpha L) t to the alpha tensors of
+	 * run->grads, t the weight part of run->tangent: the mixed derivative
+	 * of second-order DARTS.  Neither updates the running statistics: pass
+	 * running NULL. */
 	int64_t hvp_arena_bytes, mixed_arena_bytes;
 	void (*hvp_prepare)(NasRun *run);
 	void (*hvp)(NasRun *run);
+	void (*mixed_prepare)(NasRun *run);
 	void (*mixed)(NasRun *run);
 } NasProgram;
 

@@ -19,16 +19,15 @@ static void put(void *block, int real_size, int64_t i, double v)
 int nas_unrolled_init(NasUnrolled *u, const NasProgram *p)
 {
 	*u = (NasUnrolled){.p = p};
-	if (!p->mixed)
+	if (!p->mixed || !p->mixed_prepare)
 		return -1;
-	/* One arena serves the gradient runs and the mixed product, which
-	 * never overlap. */
-	int64_t bytes = p->arena_bytes > p->mixed_arena_bytes ? p->arena_bytes
-							       : p->mixed_arena_bytes;
-	u->arena = nas_alloc64((size_t)bytes);
+	/* Two arenas: the gradient at w' runs between the mixed product's
+	 * preparation and the product, which must find its values intact. */
+	u->arena = nas_alloc64((size_t)p->mixed_arena_bytes);
+	u->arena_val = nas_alloc64((size_t)p->arena_bytes);
 	u->w1 = nas_alloc64_array((size_t)p->nparams, (size_t)p->real_size);
 	u->g = nas_alloc64_array((size_t)p->nparams, (size_t)p->real_size);
-	if (!u->arena || !u->w1 || !u->g) {
+	if (!u->arena || !u->arena_val || !u->w1 || !u->g) {
 		nas_unrolled_free(u);
 		return -1;
 	}
@@ -38,6 +37,7 @@ int nas_unrolled_init(NasUnrolled *u, const NasProgram *p)
 void nas_unrolled_free(NasUnrolled *u)
 {
 	free(u->arena);
+	free(u->arena_val);
 	free(u->w1);
 	free(u->g);
 	*u = (NasUnrolled){0};
@@ -77,24 +77,26 @@ void nas_unrolled_grad(NasUnrolled *u, const NasUnrolledStep *s, void *grads, do
 	const NasProgram *p = u->p;
 	const int rs = p->real_size;
 
-	/* grad_w L_t(w, alpha), then w' */
-	NasRun run = run_on(u, s, &s->train, s->params, u->g);
-	p->grad(&run);
+	/* grad_w L_t(w, alpha), and what the mixed product needs of the
+	 * passes at w; then w' */
+	NasRun train = run_on(u, s, &s->train, s->params, u->g);
+	p->mixed_prepare(&train);
 	if (loss_train)
-		*loss_train = run.loss;
+		*loss_train = train.loss;
 	virtual_step(u, s);
 
 	/* grad L_v(w', alpha): its weight part is the direction u, its alpha
 	 * part the first term */
-	run = run_on(u, s, &s->val, u->w1, u->g);
-	p->grad(&run);
+	NasRun val = run_on(u, s, &s->val, u->w1, u->g);
+	val.arena = u->arena_val;
+	p->grad(&val);
 	if (loss_val)
-		*loss_val = run.loss;
+		*loss_val = val.loss;
 
 	/* d/dw (grad_alpha L_t)(w, alpha) . u into grads' alpha tensors */
-	run = run_on(u, s, &s->train, s->params, grads);
-	run.tangent = u->g;
-	p->mixed(&run);
+	train.grads = grads;
+	train.tangent = u->g;
+	p->mixed(&train);
 
 	for (int i = 0; i < p->ntensors; i++) {
 		const NasTensor *t = &p->tensors[i];

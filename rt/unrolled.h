@@ -8,8 +8,10 @@
  *   g = grad_alpha L_v(w', alpha) - xi [d/dw grad_alpha L_t(w, alpha)] . u,
  *   u = grad_w L_v(w', alpha),
  * which is the exact gradient of L_v(w'(alpha), alpha) with respect to
- * alpha: three program runs (p->grad at w on t, p->grad at w' on v,
- * p->mixed at w on t along u), no finite differences.
+ * alpha: three program runs, no finite differences: p->mixed_prepare at
+ * w on t, which gives grad L_t(w) and keeps the forward and backward
+ * passes that the mixed product needs; p->grad at w' on v, in an arena of
+ * its own; p->mixed along u, which runs the tangent's part alone.
  *
  * Every run is in training mode with running = NULL: neither the virtual
  * step nor the products touch the batch norms' running statistics (the
@@ -49,7 +51,9 @@ typedef struct NasUnrolledStep {
 /* The buffers of the three runs, allocated once. */
 typedef struct NasUnrolled {
 	const NasProgram *p;
-	void *arena;            /* max(arena_bytes, mixed_arena_bytes), 64-aligned */
+	void *arena;            /* mixed_arena_bytes: the mixed product's, kept
+				   from mixed_prepare to mixed */
+	void *arena_val;        /* arena_bytes: the gradient at w' */
 	void *w1;               /* w' and alpha: nparams reals */
 	void *g;                /* grad L_t(w), then grad L_v(w'): nparams reals */
 } NasUnrolled;

@@ -14,9 +14,10 @@
  * grad_alpha, infer, hvp or mixed) and the batch-norm momentum
  * (`momentum`, default 0.1).  OUT gets `loss` (F64 []) and `logits`,
  * after grad and grad_alpha the gradient of every tensor as `grad.NAME`,
- * after hvp (hvp_prepare, then hvp twice, which must give the same bits)
- * and mixed the alpha part of the gradient block as `hvp.NAME` or
- * `mixed.NAME`, and with running statistics their values after the run as
+ * after hvp and mixed (hvp_prepare or mixed_prepare, then the product
+ * twice, which must give the same bits) the alpha part of the gradient
+ * block as `hvp.NAME` or `mixed.NAME`, after mixed also mixed_prepare's
+ * gradient as `grad.NAME`, and with running statistics their values after the run as
  * `running.NAME`; reals in the program's precision. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,16 +135,28 @@ int nas_main(const NasProgram *p, int argc, char **argv)
 			       : strcmp(entry, "mixed") == 0 ? p->mixed : NULL;
 	if (!fn)
 		die("no such entry point", entry ? entry : "(none given)");
-	if (fn == p->hvp) {
+	void *prepared = NULL;  /* mixed: the gradient mixed_prepare wrote */
+	if (fn == p->hvp || fn == p->mixed) {
 		/* the preparation serves any number of products */
+		size_t bytes = (size_t)p->nparams * (size_t)rs;
 		void *first = xcalloc((size_t)p->nparams, (size_t)rs);
-		p->hvp_prepare(&run);
-		p->hvp(&run);
-		memcpy(first, grads, (size_t)p->nparams * (size_t)rs);
-		memset(grads, 0, (size_t)p->nparams * (size_t)rs);
-		p->hvp(&run);
-		if (memcmp(first, grads, (size_t)p->nparams * (size_t)rs) != 0)
-			die("a second hvp() after one hvp_prepare() gave other bits", NULL);
+		if (fn == p->hvp) {
+			p->hvp_prepare(&run);
+		} else {
+			p->mixed_prepare(&run);
+			prepared = xcalloc((size_t)p->nparams, (size_t)rs);
+			memcpy(prepared, grads, bytes);
+		}
+		fn(&run);
+		memcpy(first, grads, bytes);
+		/* the products' part cleared; the rest is mixed_prepare's */
+		for (int i = 0; i < p->ntensors; i++)
+			if (p->tensors[i].kind == NAS_ALPHA)
+				memset((char *)grads + p->tensors[i].offset * rs, 0,
+				       (size_t)p->tensors[i].numel * (size_t)rs);
+		fn(&run);
+		if (memcmp(first, grads, bytes) != 0)
+			die("a second product after one preparation gave other bits", entry);
 		free(first);
 	} else {
 		fn(&run);
@@ -160,6 +173,9 @@ int nas_main(const NasProgram *p, int argc, char **argv)
 		for (int i = 0; i < p->ntensors; i++)
 			if (p->tensors[i].kind == NAS_ALPHA)
 				save(&out, fn == p->hvp ? "hvp." : "mixed.", &p->tensors[i], grads, rs);
+	for (int i = 0; prepared && i < p->ntensors; i++)
+		save(&out, "grad.", &p->tensors[i], prepared, rs);
+	free(prepared);
 	for (int i = 0; running && i < p->nrunning_tensors; i++)
 		save(&out, "running.", &p->running_tensors[i], running, rs);
 	if (st_write(argv[2], &out, err, sizeof err) != 0)

@@ -590,8 +590,9 @@ static void test_darts_modes_f64(void **state)
 
 /* The curvature entries in f64 against the interpreter, both with a
  * drop-path mask and without: hvp (after hvp_prepare, twice, the same
- * bits: the probe checks) and mixed, on random tangents of every tensor
- * (each entry must read only its part). */
+ * bits: the probe checks) and mixed (likewise after mixed_prepare, whose
+ * gradient is checked too), on random tangents of every tensor (each
+ * entry must read only its part). */
 static void check_curvature_f64(const char *space, const char *const *ov, int nov)
 {
 	const char *bin = path_in("probe64");
@@ -609,9 +610,18 @@ static void check_curvature_f64(const char *space, const char *const *ov, int no
 			Cmp c = {0, 1, ""};
 			int seen = 0;
 			double norm = 0;
+			int grads = 0;
 			for (int i = 0; i < g->nout; i++) {
 				const char *name = g->out[i].name;
 				const char *prefix = e ? AD_MIXED_PREFIX : AD_HVP_PREFIX;
+				if (e && strncmp(name, AD_GRAD_PREFIX, strlen(AD_GRAD_PREFIX)) == 0) {
+					/* mixed_prepare's gradient, all of it */
+					int64_t n = ir_numel(g->node[g->out[i].v].shape);
+					compare(name, out_tensor(&out[e], "", name),
+						interp_value(&ref.it, g->out[i].v), n, &c);
+					grads++;
+					continue;
+				}
 				if (strncmp(name, prefix, strlen(prefix)) != 0)
 					continue;
 				int64_t n = ir_numel(g->node[g->out[i].v].shape);
@@ -627,6 +637,7 @@ static void check_curvature_f64(const char *space, const char *const *ov, int no
 				      drop ? " with drop-path" : "", seen, sqrt(norm), c.worst_rel, c.worst,
 				      out_loss(&out[e]));
 			assert_true(seen > 0);
+			assert_true(e == 0 || grads > 0);
 			assert_true(norm > 1e-6);
 			assert_true(c.worst_rel < 1e-10);
 			assert_true(fabs(out_loss(&out[e]) - want_loss) <= 1e-12 * fabs(want_loss));
