@@ -147,7 +147,8 @@ static void expr(Emit *e, const LExpr *x)
 		fputc(')', e->out);
 		return;
 	case LE_RUN:
-		fputs("run->bn_momentum", e->out); /* the only LRunField */
+		fputs(x->i == LR_NTANGENTS ? "NAS_MAX(run->ntangents, (int64_t)1)" : "run->bn_momentum",
+		      e->out);
 		return;
 	}
 }
@@ -445,7 +446,8 @@ void emit_c(FILE *out, const Lowered *L, const EmitInfo *info)
 		     "#define NAS_MAX(a, b) ((a) > (b) ? (a) : (b))\n\n",
 		info->f64 ? "double" : "float");
 	for (int k = 0; k < L->p.nkern; k++)
-		kernel(&e, &L->p.kern[k]);
+		if (L->p.kern[k].calls > 0) /* a kernel blocking replaced calls none */
+			kernel(&e, &L->p.kern[k]);
 	int64_t ones = L->ones_offset;
 	entry(&e, "run_grad", &L->grad, L, true, true, ones, L->loss_buf, L->logits_buf);
 	entry(&e, "run_loss", &L->loss, L, false, true, ones, L->loss_buf, L->logits_buf);
@@ -479,11 +481,13 @@ void emit_c(FILE *out, const Lowered *L, const EmitInfo *info)
 		     "\t.arena_bytes = %" PRId64 " * sizeof(real),\n"
 		     "\t.hvp_arena_bytes = %" PRId64 " * sizeof(real),\n"
 		     "\t.mixed_arena_bytes = %" PRId64 " * sizeof(real),\n"
+		     "\t.hvp_block = %d,\n"
 		     "\t.flops = %" PRId64 ",\n",
 		L->batch, L->in_c, L->in_h, L->in_w, L->classes, L->ntensors,
 		L->ntensors ? "tensors" : "NULL", L->nparams, L->nrunning_tensors,
 		L->nrunning_tensors ? "running_tensors" : "NULL", L->nrunning, L->ndrop,
-		L->p.arena_bytes, hvp ? L->hvp.arena : 0, mixed ? L->mixed.arena : 0, info->flops);
+		L->p.arena_bytes, hvp ? L->hvp.arena : 0, mixed ? L->mixed.arena : 0,
+		hvp ? L->hvp.block : 0, info->flops);
 	emit_schedule(out, &info->model->sched);
 	fprintf(out, "\t.ncell_types = %d,\n\t.cell_types = %s,\n"
 		     "\t.grad = run_grad,\n\t.loss = run_loss,\n\t.grad_alpha = run_grad_alpha,\n"

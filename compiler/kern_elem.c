@@ -18,9 +18,7 @@ LExpr *kern_mask_at(KB *kb, int v, LExpr *idx)
 	 * one kernel, as with the mixture weights */
 	int64_t nb = n->shape.d[0], per = ir_numel(n->shape) / nb;
 	LExpr *smp = kb->sample ? kb->sample : DIVI(idx, per);
-	const LBuf *db = &P->buf[k->vbuf[n->in[1]]];
-	int row = lp_buf(P, "drop-path mask row", db->space, db->offset + (int64_t)n->at.row * nb, nb,
-			 false);
+	int row = lp_view(P, "drop-path mask row", k->vbuf[n->in[1]], (int64_t)n->at.row * nb, nb);
 	return LD(kb_buf(kb, row, false), smp);
 }
 
@@ -44,9 +42,8 @@ static LExpr *mixed_expr(KB *kb, int v, LExpr *idx, LExpr *factor)
 	const KernCtx *k = kb->k;
 	const IrNode *n = &k->g->node[v];
 	const IrShape *ws = &k->g->node[n->in[0]].shape;
-	const LBuf *wb = &P->buf[k->vbuf[n->in[0]]];
 	int64_t first = (int64_t)n->at.row * ws->d[1] + n->at.col;
-	int wv = lp_buf(P, "mixture weights", wb->space, wb->offset + first, n->nin - 1, false);
+	int wv = lp_view(P, "mixture weights", k->vbuf[n->in[0]], first, n->nin - 1);
 	int w = kb_buf(kb, wv, false);
 	LExpr *sum = NULL;
 	for (int j = 1; j < n->nin; j++) {

@@ -18,8 +18,16 @@ int lp_buf(LProgram *p, const char *name, LSpace space, int64_t offset, int64_t 
 {
 	p->buf = arena_grow(p->arena, p->buf, p->nbuf, &p->bufcap, sizeof *p->buf);
 	p->buf[p->nbuf] = (LBuf){.name = name, .space = space, .offset = offset, .count = count,
-				 .is_int = is_int};
+				 .is_int = is_int, .view_of = -1};
 	return p->nbuf++;
+}
+
+int lp_view(LProgram *p, const char *name, int of, int64_t at, int64_t count)
+{
+	const LBuf *b = &p->buf[of];
+	int v = lp_buf(p, name, b->space, b->offset + at, count, b->is_int);
+	p->buf[v].view_of = of;
+	return v;
 }
 
 int lp_var(LProgram *p, const char *name, LType type)
@@ -309,7 +317,7 @@ LExpr *lx_select(LProgram *p, LExpr *cond, LExpr *a, LExpr *b)
 
 LExpr *lx_run(LProgram *p, LRunField f)
 {
-	LExpr *e = expr(p, LE_RUN, LT_F64);
+	LExpr *e = expr(p, LE_RUN, f == LR_NTANGENTS ? LT_INT : LT_F64);
 	e->i = f;
 	return e;
 }

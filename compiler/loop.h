@@ -45,6 +45,9 @@ typedef struct LBuf {
 	int64_t offset;     /* bytes into the arena, or reals into params/grads */
 	int64_t count;      /* elements */
 	bool is_int;        /* int64 elements (labels), else real */
+	bool blocked;       /* room for a block of tangents: instances of count
+			       elements end to end (see lp_block_entry) */
+	int view_of;        /* the buffer this one is a part of (lp_view), or -1 */
 } LBuf;
 
 typedef enum LOp {
@@ -60,8 +63,10 @@ typedef enum LExprKind {
 	LE_RUN,     /* a number the run carries (LRunField i), in double */
 } LExprKind;
 
-/* The numbers of a run (nasrt.h's NasRun) a kernel may read. */
-typedef enum LRunField { LR_BN_MOMENTUM } LRunField;
+/* The numbers of a run (nasrt.h's NasRun) a kernel may read: the
+ * batch-norm momentum (a double), and the tangents of a blocked run (an
+ * int64, at least 1). */
+typedef enum LRunField { LR_BN_MOMENTUM, LR_NTANGENTS } LRunField;
 
 typedef struct LExpr LExpr;
 struct LExpr {
@@ -167,6 +172,10 @@ typedef struct LProgram {
 
 void lp_init(LProgram *p, Arena *a);
 int lp_buf(LProgram *p, const char *name, LSpace space, int64_t offset, int64_t count, bool is_int);
+/* A buffer of count elements at element `at` of buffer `of`, in its
+ * space: one kernel then serves every part (a row of the drop-path mask,
+ * the mixture weights of one edge). */
+int lp_view(LProgram *p, const char *name, int of, int64_t at, int64_t count);
 int lp_var(LProgram *p, const char *name, LType type);
 
 /* The slot of kernel kb that stands for buffer buf (made on first use);
@@ -191,6 +200,12 @@ LExpr *lx_un(LProgram *p, LOp op, LExpr *a);
 LExpr *lx_select(LProgram *p, LExpr *cond, LExpr *a, LExpr *b);
 /* A number of the run; the kernel must set uses_run. */
 LExpr *lx_run(LProgram *p, LRunField f);
+/* A prepared group's run entry e (lower.c) rewritten to apply to
+ * run->ntangents tangents per call (block.c): the buffers e writes must
+ * be arena buffers with room for the block (LBuf.blocked) or gradient
+ * buffers, which hold one instance per tangent_stride reals, as the
+ * tangent block does. */
+void lp_block_entry(LProgram *p, LEntry *e, int64_t tangent_stride);
 /* Shorthands that fold constants, so generated indices stay readable. */
 LExpr *lx_add(LProgram *p, LExpr *a, LExpr *b);
 LExpr *lx_sub(LProgram *p, LExpr *a, LExpr *b);

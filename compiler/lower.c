@@ -199,9 +199,11 @@ static bool is_leaf(IrOp op)
  * last reader's in the group; the loss, the logits and the outputs to the
  * end.  leaves[v] is the buffer of leaf v.  When `again` is not NULL, the
  * values it marks run again and again after the others ran once (hvp
- * after hvp_prepare): what they read of the others lives to the end. */
+ * after hvp_prepare): what they read of the others lives to the end, and
+ * each of them (its value, statistics and scratch) gets room for `block`
+ * instances, end to end, for a run blocked over that many tangents. */
 static void plan_group(Lowered *L, const IrGraph *g, const char *member, const char *again,
-		       const int *leaves, Plan *pl, Arena *a)
+		       int block, const int *leaves, Plan *pl, Arena *a)
 {
 	/* time is counted in steps: the order in which kernels run, which is
 	 * graph order, but for `again`: the others first */
@@ -296,12 +298,13 @@ static void plan_group(Lowered *L, const IrGraph *g, const char *member, const c
 	for (int v = 0; v < g->n; v++) {
 		const IrNode *n = &g->node[v];
 		bool room = member[v] && !is_leaf(n->op) && !n->inlined;
-		items[v] = (PlanItem){.size = room ? ir_numel(n->shape) : 0, .first = step[v],
+		int64_t times = again && again[v] ? block : 1;
+		items[v] = (PlanItem){.size = room ? times * ir_numel(n->shape) : 0, .first = step[v],
 				      .last = last[v]};
 		if (member[v] && n->op == IR_BATCH_NORM && pl->stats_of[v] == v)
-			items[g->n + v] = (PlanItem){.size = 3 * n->shape.d[1], .first = step[v],
-						     .last = stats_last[v]};
-		items[2 * g->n + v] = (PlanItem){.size = member[v] ? scratch_size(g, v) : 0,
+			items[g->n + v] = (PlanItem){.size = times * 3 * n->shape.d[1],
+						     .first = step[v], .last = stats_last[v]};
+		items[2 * g->n + v] = (PlanItem){.size = member[v] ? times * scratch_size(g, v) : 0,
 						 .first = step[v], .last = step[v]};
 	}
 	items[3 * g->n] = (PlanItem){.size = L->ndrop * L->batch, .first = 0, .last = end};
@@ -319,12 +322,20 @@ static void plan_group(Lowered *L, const IrGraph *g, const char *member, const c
 		else if (member[v] && !n->inlined)
 			pl->vbuf[v] = lp_buf(&L->p, arena_printf(a, "%%%d %s", v, ir_prims[n->op].name),
 					     LS_ARENA, items[v].offset, ir_numel(n->shape), false);
+		int64_t times = again && again[v] ? block : 1;
 		if (items[2 * g->n + v].size)
 			pl->scratch[v] = lp_buf(&L->p, arena_printf(a, "scratch of %%%d", v), LS_ARENA,
-						items[2 * g->n + v].offset, items[2 * g->n + v].size, false);
+						items[2 * g->n + v].offset,
+						items[2 * g->n + v].size / times, false);
 		if (items[g->n + v].size)
 			sbuf[v] = lp_buf(&L->p, arena_printf(a, "statistics of %%%d", v), LS_ARENA,
-					 items[g->n + v].offset, items[g->n + v].size, false);
+					 items[g->n + v].offset, items[g->n + v].size / times, false);
+		if (again && again[v]) {
+			int bufs[] = {pl->vbuf[v], pl->scratch[v], sbuf[v]};
+			for (int i = 0; i < 3; i++)
+				if (bufs[i] >= 0 && L->p.buf[bufs[i]].space == LS_ARENA)
+					L->p.buf[bufs[i]].blocked = true;
+		}
 	}
 	pl->stats = xcalloc((size_t)g->n, sizeof *pl->stats);
 	pl->aux = xcalloc((size_t)g->n, sizeof *pl->aux);
@@ -423,8 +434,8 @@ static bool has_outputs(const IrGraph *g, const char *prefix)
  * outputs named prep_prefix (none when NULL), pg->run those named
  * prefix. */
 static void lower_prepared(Lowered *L, const IrGraph *g, const char *member,
-			   const char *prep_prefix, const char *prefix, const int *leaves, Arena *a,
-			   LPrepared *pg)
+			   const char *prep_prefix, const char *prefix, int block, const int *leaves,
+			   Arena *a, LPrepared *pg)
 {
 	char *moves = xcalloc((size_t)g->n, 1), *still = xcalloc((size_t)g->n, 1);
 	for (int v = 0; v < g->n; v++) {
@@ -437,7 +448,7 @@ static void lower_prepared(Lowered *L, const IrGraph *g, const char *member,
 	for (int v = 0; v < g->n; v++)
 		moves[v] &= member[v];
 	Plan pl;
-	plan_group(L, g, member, moves, leaves, &pl, a);
+	plan_group(L, g, member, moves, block, leaves, &pl, a);
 	pg->arena = pl.reals;
 	pg->ones = pl.ones;
 	pg->loss_buf = pl.vbuf[g->loss];
@@ -447,12 +458,15 @@ static void lower_prepared(Lowered *L, const IrGraph *g, const char *member,
 	if (prep_prefix)
 		emit_outputs(L, g, &pl, prep_prefix, &pg->prepare, NULL);
 	emit_outputs(L, g, &pl, prefix, &pg->run, NULL);
+	if (block > 1)
+		lp_block_entry(&L->p, &pg->run, L->nparams);
+	pg->block = block;
 	plan_free(&pl);
 	free(moves);
 	free(still);
 }
 
-void lower(const IrGraph *g, Lowered *L, Arena *a)
+void lower(const IrGraph *g, int hvp_block, Lowered *L, Arena *a)
 {
 	memset(L, 0, sizeof *L);
 	lp_init(&L->p, a);
@@ -511,7 +525,7 @@ void lower(const IrGraph *g, Lowered *L, Arena *a)
 			  cone_of(g, CONE_INFER)};
 	char *member = union_of(g, cones, 4);
 	Plan pl;
-	plan_group(L, g, member, NULL, leaves, &pl, a);
+	plan_group(L, g, member, NULL, 1, leaves, &pl, a);
 	L->p.arena_bytes = pl.reals; /* in reals until emitted */
 	L->ones_offset = pl.ones;
 	L->loss_buf = pl.vbuf[g->loss];
@@ -536,12 +550,12 @@ void lower(const IrGraph *g, Lowered *L, Arena *a)
 	char *hcone = cone_of(g, CONE_HVP), *mcone = cone_of(g, CONE_MIXED);
 	L->hvp.loss_buf = L->mixed.loss_buf = -1;
 	if (has_outputs(g, AD_HVP_PREFIX))
-		lower_prepared(L, g, hcone, NULL, AD_HVP_PREFIX, leaves, a, &L->hvp);
+		lower_prepared(L, g, hcone, NULL, AD_HVP_PREFIX, hvp_block, leaves, a, &L->hvp);
 	if (has_outputs(g, AD_MIXED_PREFIX)) {
 		char *tcone = cone_of(g, CONE_TRAIN);
 		char *both[2] = {mcone, tcone};
 		char *with_grads = union_of(g, both, 2);
-		lower_prepared(L, g, with_grads, AD_GRAD_PREFIX, AD_MIXED_PREFIX, leaves, a,
+		lower_prepared(L, g, with_grads, AD_GRAD_PREFIX, AD_MIXED_PREFIX, 1, leaves, a,
 			       &L->mixed);
 		free(with_grads);
 		free(tcone);

@@ -24,9 +24,10 @@ typedef struct LTensor {
 } LTensor;
 
 /* A group run in two parts on one arena: prepare once, then run any
- * number of times with other tangents. */
+ * number of times with other tangents, up to `block` of them per run. */
 typedef struct LPrepared {
 	LEntry prepare, run;
+	int block;
 	int64_t arena, ones;        /* reals */
 	int loss_buf, logits_buf;   /* -1: the graph has no such group */
 } LPrepared;
@@ -60,8 +61,9 @@ typedef struct Lowered {
 
 /* Lower g (after the pipeline: gradients recorded as outputs named
  * AD_GRAD_PREFIX + tensor name, the eval-mode program's as INFER_LOSS
- * and INFER_LOGITS). */
-void lower(const IrGraph *g, Lowered *out, Arena *a);
+ * and INFER_LOGITS), its Hessian-vector products blocked over up to
+ * hvp_block tangents per run (1: one at a time). */
+void lower(const IrGraph *g, int hvp_block, Lowered *out, Arena *a);
 
 /* The kernels of one primitive: kern_*.c.  A value's buffer is vbuf[v]. */
 typedef struct KernCtx {

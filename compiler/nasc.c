@@ -14,6 +14,11 @@
 #include "parse.h"
 #include "pipeline.h"
 
+/* Hessian-vector products per pass by default (--hvp-block): one, since
+ * blocks measured no faster on the DARTS space (bench/README.md). */
+#define NASC_HVP_BLOCK 1
+#define NASC_HVP_BLOCK_S "1"
+
 static const char usage[] =
 	"usage: nasc COMMAND [OPTIONS] FILE\n"
 	"\n"
@@ -39,6 +44,8 @@ static const char usage[] =
 	"  --precision=f32|f64   with emit and build: the reals of the program (f32)\n"
 	"  --backend=c           with emit and build: the code generator\n"
 	"  --keep-c=FILE         with build: keep the generated C in FILE\n"
+	"  --hvp-block=K         with emit and build: Hessian-vector products per\n"
+	"                        pass of the curvature program, 1 to 64 (" NASC_HVP_BLOCK_S ")\n"
 	"  -v, --verbose         with build: print the compiler's command line\n"
 	"  -h, --help            print this help\n"
 	"  --version             print the version\n"
@@ -63,12 +70,12 @@ static int usage_error(const char *fmt, const char *arg)
 /* emit and build: the whole pipeline, lowering, then C to a file (or
  * stdout), compiled when building. */
 static int generate(Model *m, Arena *a, const char *spec, const Override *ov, int nov, bool build,
-		    const char *out_path, const char *keep_c, bool f64, bool verbose)
+		    const char *out_path, const char *keep_c, bool f64, int hvp_block, bool verbose)
 {
 	if (pipeline_run(&m->g, pipeline_npasses - 1, stderr) != 0)
 		return 70;
 	Lowered L;
-	lower(&m->g, &L, a);
+	lower(&m->g, hvp_block, &L, a);
 	char config[1024] = "";
 	size_t off = 0;
 	for (int i = 0; i < nov && off < sizeof config; i++)
@@ -113,6 +120,7 @@ int main(int argc, char **argv)
 	const char *cmd = NULL, *file = NULL, *after = NULL, *out_path = NULL, *keep_c = NULL;
 	const char *precision = "f32", *backend = "c";
 	bool json = false, verbose = false;
+	const char *hvp_block = NULL;
 	Override *ov = calloc((size_t)argc + 1, sizeof *ov);
 	int nov = 0;
 	if (!ov)
@@ -141,6 +149,8 @@ int main(int argc, char **argv)
 			precision = a + 12;
 		} else if (strncmp(a, "--backend=", 10) == 0) {
 			backend = a + 10;
+		} else if (strncmp(a, "--hvp-block=", 12) == 0) {
+			hvp_block = a + 12;
 		} else if (strncmp(a, "--keep-c=", 9) == 0) {
 			keep_c = a + 9;
 		} else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
@@ -193,10 +203,21 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	bool emits = c == CMD_EMIT || c == CMD_BUILD;
-	if (!emits && (out_path || keep_c || verbose || strcmp(precision, "f32") != 0 ||
+	if (!emits && (out_path || keep_c || verbose || hvp_block || strcmp(precision, "f32") != 0 ||
 		       strcmp(backend, "c") != 0)) {
-		rc = usage_error("-o, --precision, --backend, --keep-c and -v go with emit and build%s", "");
+		rc = usage_error("-o, --precision, --backend, --hvp-block, --keep-c and -v go with emit "
+				 "and build%s", "");
 		goto out;
+	}
+	int block = NASC_HVP_BLOCK;
+	if (hvp_block) {
+		char *end;
+		long k = strtol(hvp_block, &end, 10);
+		if (end == hvp_block || *end || k < 1 || k > 64) {
+			rc = usage_error("--hvp-block is a count from 1 to 64, not '%s'", hvp_block);
+			goto out;
+		}
+		block = (int)k;
 	}
 	if (strcmp(precision, "f32") != 0 && strcmp(precision, "f64") != 0) {
 		rc = usage_error("--precision is f32 or f64, not '%s'", precision);
@@ -274,7 +295,7 @@ int main(int argc, char **argv)
 				ir_dump(stdout, &m->g);
 			else if (emits)
 				rc = generate(m, &arena, file, ov, nov, c == CMD_BUILD, out_path, keep_c,
-					      strcmp(precision, "f64") == 0, verbose);
+					      strcmp(precision, "f64") == 0, block, verbose);
 		}
 	}
 	arena_free(&arena);

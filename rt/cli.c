@@ -259,16 +259,19 @@ static void help_hessian(FILE *fp, const NasProgram *p, const char *bin)
 		"                        reorthogonalization%s\n"
 		"  --iters N             Lanczos: at most N products (default %" PRId64 ", the\n"
 		"                        spec's hessian iters)\n"
-		"  --tol T               Lanczos: stop when the top K have a residual of at most\n"
-		"                        T times their value (default 1e-5)\n"
+		"  --tol T               Lanczos: stop when each of the top K is within T times\n"
+		"                        its value of an eigenvalue (default 1e-5): by its\n"
+		"                        residual r, or by r^2 / gap once r is below the gap\n"
+		"                        to the next Ritz value\n"
 		"  --weight-decay WD     the arch weight decay added on the diagonal (default\n"
 		"                        %g, the spec's)\n"
 		"  --seed N              noise candidates and Lanczos's start vector (default 0)\n"
 		"  --threads N           OpenMP threads\n"
 		"  --json                print {\"lambda_max\", \"eigenvalues\", \"method\",\n"
 		"                        \"arch_weight_decay\", \"n\", \"hvps\", \"iters\",\n"
-		"                        \"converged\", \"residual\", \"asymmetry\", \"loss\",\n"
-		"                        \"seconds\", \"batch\"} as one JSON object\n"
+		"                        \"converged\", \"residual\", \"error_bound\",\n"
+		"                        \"asymmetry\", \"loss\", \"seconds\", \"batch\"} as one\n"
+		"                        JSON object\n"
 		"  -h, --help            print this help\n",
 		p->batch, p->in_c, p->in_h, p->in_w, p->batch,
 		s->hessian.mode == NAS_HESS_LANCZOS ? "" : " (the default)",

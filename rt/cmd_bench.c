@@ -294,7 +294,7 @@ static const char *only_name(BenchOnly only)
 typedef struct CurvReport {
 	int done;
 	double exact_s, lambda_exact, lambda_lanczos, lanczos_rel;
-	int n, lanczos_iters, lanczos_converged;
+	int n, exact_hvps, lanczos_iters, lanczos_converged;
 	Timing lanczos;
 } CurvReport;
 
@@ -313,6 +313,7 @@ static int measure_curvature(Bench *b, CurvReport *cr, char *err, size_t errlen)
 	cr->exact_s = (now_ms() - t0) / 1e3;
 	cr->lambda_exact = r.lambda_max;
 	cr->n = r.n;
+	cr->exact_hvps = r.hvps;
 	curv_free(&r);
 	for (int i = 0; rc == 0 && i < b->o->warmup + b->o->iters; i++) {
 		t0 = now_ms();
@@ -380,10 +381,11 @@ static void print_json(const NasProgram *p, const BenchOptions *o, const Report 
 	json_number(gflops(STEP_FACTOR * r->fwd_flops, &r->step));
 	const CurvReport *c = &r->curv;
 	if (c->done)
-		printf(", \"hessian_exact_s\": %.9g, \"hessian_n\": %d, \"lambda_max_exact\": %.17g"
+		printf(", \"hessian_exact_s\": %.9g, \"hessian_n\": %d, \"hessian_exact_hvps\": %d"
+		       ", \"lambda_max_exact\": %.17g"
 		       ", \"lanczos_ms\": {\"median\": %.9g, \"min\": %.9g}, \"lanczos_iters\": %d"
 		       ", \"lanczos_converged\": %s, \"lambda_max_lanczos\": %.17g"
-		       ", \"lanczos_rel_error\": %.3g", c->exact_s, c->n, c->lambda_exact,
+		       ", \"lanczos_rel_error\": %.3g", c->exact_s, c->n, c->exact_hvps, c->lambda_exact,
 		       c->lanczos.median, c->lanczos.min, c->lanczos_iters,
 		       c->lanczos_converged ? "true" : "false", c->lambda_lanczos, c->lanczos_rel);
 	printf(", \"peak_rss_mib\": %.3f, \"weight_params\": %" PRId64 ", \"alpha_size\": %" PRId64
@@ -413,9 +415,9 @@ static void print_table(const NasProgram *p, const BenchOptions *o, const Report
 		       r->second.median, r->second.min, "-");
 	const CurvReport *c = &r->curv;
 	if (c->done)
-		printf("exact Hessian, %d products and LAPACKE: %.2f s, lambda_max %.6g\n"
+		printf("exact %dx%d Hessian, %d products and LAPACKE: %.2f s, lambda_max %.6g\n"
 		       "lambda_max by Lanczos: median %.2f ms, min %.2f ms, %d products%s, %.2g "
-		       "from the exact one\n", c->n, c->exact_s, c->lambda_exact, c->lanczos.median,
+		       "from the exact one\n", c->n, c->n, c->exact_hvps, c->exact_s, c->lambda_exact, c->lanczos.median,
 		       c->lanczos.min, c->lanczos_iters, c->lanczos_converged ? "" : " (not converged)",
 		       c->lanczos_rel);
 	printf("peak RSS %.1f MiB (%d warmup + %d timed iterations); last loss %.6g\n",

@@ -65,9 +65,9 @@ static void print(const NasProgram *p, const HessianOptions *o, const HessConfig
 		json_array(r->eig, r->neig);
 		printf(", \"method\": \"%s\", \"arch_weight_decay\": %.17g, \"n\": %d, "
 		       "\"hvps\": %d, \"iters\": %d, \"converged\": %s, \"residual\": %.17g, "
-		       "\"asymmetry\": ",
+		       "\"error_bound\": %.17g, \"asymmetry\": ",
 		       method, c->weight_decay, r->n, r->hvps, r->iters,
-		       r->converged ? "true" : "false", r->residual);
+		       r->converged ? "true" : "false", r->residual, r->bound);
 		if (isfinite(r->asymmetry))
 			printf("%.17g", r->asymmetry);
 		else
@@ -79,8 +79,8 @@ static void print(const NasProgram *p, const HessianOptions *o, const HessConfig
 	printf("lambda_max          %.9g\n", r->lambda_max);
 	printf("method              %s", method);
 	if (c->mode == NAS_HESS_LANCZOS)
-		printf(", %d iterations, top %d, %s (residual %.3g)\n", r->iters, r->neig,
-		       r->converged ? "converged" : "not converged", r->residual);
+		printf(", %d iterations, top %d, %s (residual %.3g, error bound %.3g)\n", r->iters,
+		       r->neig, r->converged ? "converged" : "not converged", r->residual, r->bound);
 	else
 		printf(", all %d eigenvalues (asymmetry before symmetrizing %.3g)\n", r->n,
 		       r->asymmetry);

@@ -84,6 +84,24 @@ void curv_free(CurvResult *r)
 int curv_exact(int n, CurvHvp hvp, void *ctx, int block, double wd, CurvResult *r,
 	       char *err, size_t errlen)
 {
+	return curv_exact_rows(n, hvp, ctx, block, NULL, wd, r, err, errlen);
+}
+
+/* Whether rows (see curv_exact_rows) splits n entries, each row at least one. */
+static int rows_ok(int n, const CurvRows *rows)
+{
+	long sum = 0;
+	for (int i = 0; i < rows->n; i++) {
+		if (rows->len[i] < 1)
+			return 0;
+		sum += rows->len[i];
+	}
+	return sum == n;
+}
+
+int curv_exact_rows(int n, CurvHvp hvp, void *ctx, int block, const CurvRows *rows, double wd,
+		    CurvResult *r, char *err, size_t errlen)
+{
 	*r = (CurvResult){0};
 	if (check_common(n, hvp, wd, err, errlen))
 		return -1;
@@ -92,26 +110,54 @@ int curv_exact(int n, CurvHvp hvp, void *ctx, int block, double wd, CurvResult *
 			    block);
 	if (!fits(n, n))
 		return fail(err, errlen, "a %d x %d Hessian does not fit in memory", n, n);
+	if (rows && !rows_ok(n, rows))
+		return fail(err, errlen, "the rows of the Hessian's null directions do not split "
+					 "its %d entries", n);
 	if (block > n)
 		block = n;
 	const size_t nn = (size_t)n * (size_t)n;
 	double *H = malloc(nn * sizeof *H), *a = malloc(nn * sizeof *a);
 	double *v = calloc((size_t)block * (size_t)n, sizeof *v), *eig = malloc((size_t)n * sizeof *eig);
-	if (!H || !a || !v || !eig) {
+	double *out = malloc((size_t)block * (size_t)n * sizeof *out);
+	int *col = malloc((size_t)n * sizeof *col);
+	char *derived = calloc((size_t)n, 1);
+	if (!H || !a || !v || !eig || !out || !col || !derived) {
 		fail(err, errlen, "out of memory for a %d x %d Hessian", n, n);
 		goto bad;
 	}
 
+	/* the last entry of each row is derived, not a product */
+	for (int i = 0, at = 0; rows && i < rows->n; i++) {
+		at += rows->len[i];
+		derived[at - 1] = 1;
+	}
+	int ncol = 0;
+	for (int j = 0; j < n; j++)
+		if (!derived[j])
+			col[ncol++] = j;
+
 	/* Row j of H gets H e_j, column j of the Hessian: the products fill
 	 * the transpose, which symmetrizing makes no matter. */
-	for (int j0 = 0; j0 < n; j0 += block) {
-		int nb = n - j0 < block ? n - j0 : block;
+	for (int c0 = 0; c0 < ncol; c0 += block) {
+		int nb = ncol - c0 < block ? ncol - c0 : block;
 		memset(v, 0, (size_t)nb * (size_t)n * sizeof *v);
 		for (int b = 0; b < nb; b++)
-			v[(size_t)b * n + j0 + b] = 1;
-		if (apply(hvp, ctx, n, nb, v, H + (size_t)j0 * n, "e", j0, err, errlen))
+			v[(size_t)b * n + col[c0 + b]] = 1;
+		if (apply(hvp, ctx, n, nb, v, out, "e", col[c0], err, errlen))
 			goto bad;
+		for (int b = 0; b < nb; b++)
+			memcpy(H + (size_t)col[c0 + b] * n, out + (size_t)b * n, (size_t)n * sizeof *H);
 		r->hvps += nb;
+	}
+	/* H 1_row = 0: the derived column is minus the sum of its row's others */
+	for (int i = 0, at = 0; rows && i < rows->n; i++) {
+		int last = at + rows->len[i] - 1;
+		double *h = H + (size_t)last * n;
+		memset(h, 0, (size_t)n * sizeof *h);
+		for (int j = at; j < last; j++)
+			for (int k = 0; k < n; k++)
+				h[k] -= H[(size_t)j * n + k];
+		at = last + 1;
 	}
 
 	double skew = 0, all = 0;
@@ -136,6 +182,9 @@ int curv_exact(int n, CurvHvp hvp, void *ctx, int block, double wd, CurvResult *
 	}
 	free(a);
 	free(v);
+	free(out);
+	free(col);
+	free(derived);
 	r->n = n;
 	r->neig = n;
 	r->eig = eig;
@@ -148,6 +197,9 @@ bad:
 	free(a);
 	free(v);
 	free(eig);
+	free(out);
+	free(col);
+	free(derived);
 	*r = (CurvResult){0};
 	return -1;
 }
@@ -163,7 +215,9 @@ typedef struct Lanczos {
 				 * norm of the vector after the m-th */
 	double *g, *h;          /* Gram-Schmidt coefficients: one pass, the total */
 	double *d, *e;          /* copies of alpha, beta that dstevr overwrites */
-	double *theta, *z;      /* the top Ritz values (ascending), their vectors of T */
+	double *theta, *z;      /* the top Ritz values (ascending), their vectors of T:
+				 * the top k, and below them the next one when
+				 * there is one (for the gap) */
 	lapack_int *isuppz;
 	float *draw;            /* N(0, 1) draws for a new starting vector */
 	uint64_t ndraws;
@@ -253,6 +307,27 @@ static int ritz(Lanczos *L, int m, int kk, char *err, size_t errlen)
 	return 0;
 }
 
+/* A bound on the distance from Ritz value i (of the got found, at step m,
+ * beta b) to an eigenvalue of A.  Its residual r = |b z_m| bounds it;
+ * when no other eigenvalue of A is within delta of theta_i, so does
+ * r^2 / delta (the Kato-Temple bound), which is far smaller once r is.
+ * delta is estimated from the other Ritz values found, each of which has
+ * an eigenvalue within its own residual: the top Ritz value's nearest
+ * other eigenvalue is the second one, which is at least the second Ritz
+ * value, so this is an estimate, not a guarantee, until the second has
+ * converged too. */
+static double eigen_bound(const Lanczos *L, int m, int got, int i, double b)
+{
+	const double r = fabs(b * L->z[(size_t)i * m + m - 1]);
+	double delta = INFINITY;
+	for (int j = 0; j < got; j++)
+		if (j != i) {
+			double rj = fabs(b * L->z[(size_t)j * m + m - 1]);
+			delta = fmin(delta, fabs(L->theta[i] - L->theta[j]) - rj);
+		}
+	return isfinite(delta) && delta > r ? r * r / delta : r;
+}
+
 static void lanczos_free(Lanczos *L)
 {
 	free(L->Q);
@@ -281,8 +356,8 @@ static int lanczos_alloc(Lanczos *L)
 	L->d = malloc(mi * sizeof *L->d);
 	L->e = malloc(mi * sizeof *L->e);
 	L->theta = malloc(mi * sizeof *L->theta);
-	L->z = malloc(mi * k * sizeof *L->z);
-	L->isuppz = malloc(2 * k * sizeof *L->isuppz);
+	L->z = malloc(mi * (k + 1) * sizeof *L->z);
+	L->isuppz = malloc(2 * (k + 1) * sizeof *L->isuppz);
 	L->draw = malloc(n * sizeof *L->draw);
 	return L->Q && L->w && L->alpha && L->beta && L->g && L->h && L->d && L->e && L->theta &&
 	       L->z && L->isuppz && L->draw ? 0 : -1;
@@ -319,7 +394,7 @@ int curv_lanczos(int n, CurvHvp hvp, void *ctx, double wd, const CurvLanczos *c,
 	}
 
 	int m = 0, invariant = 0, converged = 0;
-	double res = 0;
+	double res = 0, bound = 0;
 	for (;;) {
 		const double *q = L.Q + (size_t)m * n;
 		if (apply(hvp, ctx, n, 1, q, L.w, "q", m, err, errlen))
@@ -334,16 +409,18 @@ int curv_lanczos(int n, CurvHvp hvp, void *ctx, double wd, const CurvLanczos *c,
 		L.alpha[m - 1] = L.h[m - 1];
 		L.beta[m - 1] = sqrt(dot(L.w, L.w, n));
 
-		const int kk = m < c->k ? m : c->k;
-		if (ritz(&L, m, kk, err, errlen))
+		const int kk = m < c->k ? m : c->k, got = m > kk ? kk + 1 : kk;
+		if (ritz(&L, m, got, err, errlen))
 			goto bad;
 		const double tn = tnorm(&L, m), b = L.beta[m - 1];
 		converged = m >= c->k;
-		for (int i = 0; i < kk && converged; i++) {
-			double bound = fabs(b * L.z[(size_t)i * m + m - 1]);
-			converged = bound <= c->tol * fmax(fabs(L.theta[i]), DBL_EPSILON * tn);
+		for (int i = got - kk; i < got; i++) {
+			double e = eigen_bound(&L, m, got, i, b);
+			if (i == got - 1)
+				bound = e;
+			converged &= e <= c->tol * fmax(fabs(L.theta[i]), DBL_EPSILON * tn);
 		}
-		res = fabs(b * L.z[(size_t)(kk - 1) * m + m - 1]);
+		res = fabs(b * L.z[(size_t)(got - 1) * m + m - 1]);
 		invariant = b <= INVARIANT_BETA * tn;
 		if (converged || m == maxit || m == n || (invariant && m >= c->k))
 			break;
@@ -362,7 +439,7 @@ int curv_lanczos(int n, CurvHvp hvp, void *ctx, double wd, const CurvLanczos *c,
 		}
 	}
 
-	memcpy(eig, L.theta, (size_t)c->k * sizeof *eig);
+	memcpy(eig, L.theta + (m > c->k ? 1 : 0), (size_t)c->k * sizeof *eig);
 	lanczos_free(&L);
 	r->n = n;
 	r->neig = c->k;
@@ -372,6 +449,7 @@ int curv_lanczos(int n, CurvHvp hvp, void *ctx, double wd, const CurvLanczos *c,
 	r->iters = m;
 	r->converged = converged || invariant || m == n;
 	r->residual = res;
+	r->bound = bound;
 	r->asymmetry = NAN;
 	return 0;
 bad:

@@ -33,6 +33,8 @@ typedef struct CurvResult {
 				 * space was invariant, or m = n */
 	double residual;        /* Lanczos: |beta_m s_m| of lambda_max's Ritz pair, a
 				 * bound on ||A y - lambda_max y||; exact: 0 */
+	double bound;           /* Lanczos: the error bound of lambda_max that tol
+				 * is checked against (see CurvLanczos); exact: 0 */
 	double asymmetry;       /* exact: ||H - H^T||_F / ||H||_F of the products
 				 * before symmetrizing, wd left out (0 when H = 0);
 				 * Lanczos: NaN, not measured */
@@ -47,11 +49,28 @@ typedef struct CurvResult {
 int curv_exact(int n, CurvHvp hvp, void *ctx, int block, double wd, CurvResult *r,
 	       char *err, size_t errlen);
 
+/* Consecutive rows of the entries, len[0] + ... + len[n-1] of them in
+ * all, each of which H maps its all-ones vector to zero: H 1_row = 0.  A
+ * loss that reads a row only through its softmax is such a row, since
+ * adding a constant to the row changes nothing. */
+typedef struct CurvRows {
+	int n;
+	const int *len;
+} CurvRows;
+
+/* curv_exact, knowing rows (NULL: none): the column of the last entry of
+ * each row is minus the sum of the row's others, which saves one product
+ * per row.  Also refused: rows that do not split the n entries. */
+int curv_exact_rows(int n, CurvHvp hvp, void *ctx, int block, const CurvRows *rows, double wd,
+		    CurvResult *r, char *err, size_t errlen);
+
 typedef struct CurvLanczos {
 	int k;                  /* eigenvalues wanted, 1 <= k <= n */
 	int max_iters;          /* clamped to n; must be >= k */
-	double tol;             /* stop when each of the top k has residual bound
-				 * <= tol * max(|theta|, eps ||T||) */
+	double tol;             /* stop when each of the top k has an error bound
+				 * <= tol * max(|theta|, eps ||T||): its residual
+				 * r, or r^2 / gap when the gap to the next Ritz
+				 * value (less its residual) is larger than r */
 	uint64_t seed, stream;  /* the starting vector: N(0, 1) draws of rng.h */
 } CurvLanczos;
 

@@ -24,9 +24,11 @@ int hess_init(Hessian *h, const NasProgram *p, char *err, size_t errlen)
 		snprintf(err, errlen, "the program has no architecture parameters");
 		return -1;
 	}
+	h->block = p->hvp_block > 1 ? p->hvp_block : 1;
+	size_t reals = (size_t)p->nparams * (size_t)h->block;
 	h->arena = nas_alloc64((size_t)p->hvp_arena_bytes);
-	h->tangent = nas_alloc64_array((size_t)p->nparams, (size_t)p->real_size);
-	h->grads = nas_alloc64_array((size_t)p->nparams, (size_t)p->real_size);
+	h->tangent = nas_alloc64_array(reals, (size_t)p->real_size);
+	h->grads = nas_alloc64_array(reals, (size_t)p->real_size);
 	h->at = malloc((size_t)h->n * sizeof *h->at);
 	if (!h->arena || !h->tangent || !h->grads || !h->at) {
 		snprintf(err, errlen, "out of memory for the Hessian (an arena of %lld bytes)",
@@ -34,12 +36,31 @@ int hess_init(Hessian *h, const NasProgram *p, char *err, size_t errlen)
 		hess_free(h);
 		return -1;
 	}
-	memset(h->tangent, 0, (size_t)p->nparams * (size_t)p->real_size);
+	memset(h->tangent, 0, reals * (size_t)p->real_size);
 	int k = 0;
 	for (int i = 0; i < p->ntensors; i++)
 		if (p->tensors[i].kind == NAS_ALPHA)
 			for (int64_t j = 0; j < p->tensors[i].numel; j++)
 				h->at[k++] = p->tensors[i].offset + j;
+	/* Each row of an alpha tensor [edges, ops] reaches the loss through
+	 * its softmax alone (docs/dsl.md), so H maps the row's ones to zero. */
+	int nrows = 0;
+	for (int i = 0; i < p->ntensors; i++)
+		if (p->tensors[i].kind == NAS_ALPHA) {
+			if (p->tensors[i].rank != 2) {
+				nrows = -1;
+				break;
+			}
+			nrows += (int)p->tensors[i].shape[0];
+		}
+	if (nrows > 0 && (h->row_len = malloc((size_t)nrows * sizeof *h->row_len))) {
+		int r = 0;
+		for (int i = 0; i < p->ntensors; i++)
+			if (p->tensors[i].kind == NAS_ALPHA)
+				for (int64_t e = 0; e < p->tensors[i].shape[0]; e++)
+					h->row_len[r++] = (int)p->tensors[i].shape[1];
+		h->rows = (CurvRows){.n = nrows, .len = h->row_len};
+	}
 	return 0;
 }
 
@@ -49,6 +70,7 @@ void hess_free(Hessian *h)
 	free(h->tangent);
 	free(h->grads);
 	free(h->at);
+	free(h->row_len);
 	memset(h, 0, sizeof *h);
 }
 
@@ -57,20 +79,28 @@ const char *hess_method_name(NasHessian mode)
 	return mode == NAS_HESS_LANCZOS ? "lanczos" : mode == NAS_HESS_EXACT ? "exact" : "none";
 }
 
-/* CurvHvp: one program product per vector, through the program's reals. */
+/* CurvHvp: the vectors through the program's reals, up to h->block of
+ * them per call of the program. */
 static int product(void *ctx, int nv, const double *v, double *out, char *err, size_t errlen)
 {
 	(void)err;
 	(void)errlen;
 	Hessian *h = ctx;
 	int rs = h->p->real_size;
-	for (int b = 0; b < nv; b++) {
-		for (int i = 0; i < h->n; i++)
-			nas_real_set(h->tangent, rs, h->at[i], v[(size_t)b * (size_t)h->n + (size_t)i]);
+	size_t n = (size_t)h->n, np = (size_t)h->p->nparams;
+	for (int b0 = 0; b0 < nv; b0 += h->block) {
+		int m = nv - b0 < h->block ? nv - b0 : h->block;
+		for (int b = 0; b < m; b++)
+			for (size_t i = 0; i < n; i++)
+				nas_real_set(h->tangent, rs, (int64_t)(b * np) + h->at[i],
+					     v[(size_t)(b0 + b) * n + i]);
+		h->run.ntangents = m;
 		h->p->hvp(&h->run);
-		for (int i = 0; i < h->n; i++)
-			out[(size_t)b * (size_t)h->n + (size_t)i] = nas_real_get(h->grads, rs, h->at[i]);
-		h->done++;
+		for (int b = 0; b < m; b++)
+			for (size_t i = 0; i < n; i++)
+				out[(size_t)(b0 + b) * n + i] =
+					nas_real_get(h->grads, rs, (int64_t)(b * np) + h->at[i]);
+		h->done += m;
 		if (h->c->progress)
 			h->c->progress(h->c->progress_ctx, h->done, h->total);
 	}
@@ -87,7 +117,8 @@ int hess_eval(Hessian *h, const HessConfig *c, const void *params, const void *x
 	};
 	h->c = c;
 	h->done = 0;
-	h->total = c->mode == NAS_HESS_LANCZOS ? (c->iters < h->n ? c->iters : h->n) : h->n;
+	h->total = c->mode == NAS_HESS_LANCZOS ? (c->iters < h->n ? c->iters : h->n)
+						: h->n - h->rows.n;
 	h->p->hvp_prepare(&h->run);
 	*loss = h->run.loss;
 	if (!isfinite(h->run.loss)) {
@@ -99,5 +130,6 @@ int hess_eval(Hessian *h, const HessConfig *c, const void *params, const void *x
 				  .stream = c->stream};
 		return curv_lanczos(h->n, product, h, c->weight_decay, &lc, r, err, errlen);
 	}
-	return curv_exact(h->n, product, h, 1, c->weight_decay, r, err, errlen);
+	return curv_exact_rows(h->n, product, h, h->block, h->rows.n ? &h->rows : NULL,
+			       c->weight_decay, r, err, errlen);
 }

@@ -25,12 +25,16 @@ typedef struct HessConfig {
 } HessConfig;
 
 /* What the products need, allocated once: the program's curvature arena,
- * a tangent and a product block, and where alpha lies in the parameters. */
+ * room for `block` tangents and as many products, and where alpha lies in
+ * the parameters. */
 typedef struct Hessian {
 	const NasProgram *p;
 	void *arena, *tangent, *grads;
 	int64_t *at;            /* n: the parameter index of flattened alpha entry i */
 	int n;                  /* alpha entries */
+	int block;              /* tangents per program call (its hvp_block) */
+	int *row_len;           /* the rows of the alpha tensors, each summing */
+	CurvRows rows;          /* to a null direction of H (n 0: not known) */
 	NasRun run;
 	const HessConfig *c;
 	int done, total;        /* products so far, and expected */

@@ -124,6 +124,11 @@ typedef struct NasRun {
 	 * parameters; hvp() reads its architecture tensors, mixed() its
 	 * weights.  The other entries ignore it. */
 	const void *tangent;
+	/* hvp(): how many tangents to apply H to in one call, 1 to the
+	 * program's hvp_block (0 counts as 1).  Tangent b is the nparams
+	 * reals at tangent + b * nparams, and its product goes to the alpha
+	 * tensors of grads + b * nparams.  mixed() takes one tangent. */
+	int64_t ntangents;
 } NasRun;
 
 typedef struct NasProgram {
@@ -182,6 +187,7 @@ typedef struct NasProgram {
 	 * of second-order DARTS.  Neither updates the running statistics: pass
 	 * running NULL. */
 	int64_t hvp_arena_bytes, mixed_arena_bytes;
+	int hvp_block;            /* most tangents per hvp() call (nasc --hvp-block) */
 	void (*hvp_prepare)(NasRun *run);
 	void (*hvp)(NasRun *run);
 	void (*mixed_prepare)(NasRun *run);

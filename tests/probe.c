@@ -76,6 +76,49 @@ static const StTensor *need(const StFile *f, const char *name)
 	return t;
 }
 
+/* The products of a block of tangents in one hvp() call are those of
+ * one tangent per call, bit for bit.  Tangent b is run's tangent with its
+ * entries rotated by b places.  Leaves run as it found it. */
+static void check_block(const NasProgram *p, NasRun *run)
+{
+	int rs = p->real_size;
+	size_t np = (size_t)p->nparams, bytes = np * (size_t)rs;
+	int64_t k = p->hvp_block;
+	char *tangents = xcalloc((size_t)k * np, (size_t)rs);
+	char *single = xcalloc((size_t)k * np, (size_t)rs);
+	char *block = xcalloc((size_t)k * np, (size_t)rs);
+	const void *tangent = run->tangent;
+	void *grads = run->grads;
+	for (int64_t b = 0; b < k; b++) {
+		size_t shift = (size_t)b * (size_t)rs % bytes;
+		memcpy(tangents + (size_t)b * bytes + shift, tangent, bytes - shift);
+		memcpy(tangents + (size_t)b * bytes, (const char *)tangent + bytes - shift, shift);
+		run->tangent = tangents + (size_t)b * bytes;
+		run->grads = single + (size_t)b * bytes;
+		run->ntangents = 1;
+		p->hvp(run);
+	}
+	run->tangent = tangents;
+	run->grads = block;
+	run->ntangents = k;
+	p->hvp(run);
+	for (int64_t b = 0; b < k; b++)
+		for (int i = 0; i < p->ntensors; i++) {
+			const NasTensor *t = &p->tensors[i];
+			size_t at = (size_t)b * bytes + (size_t)t->offset * (size_t)rs;
+			if (t->kind == NAS_ALPHA &&
+			    memcmp(single + at, block + at, (size_t)t->numel * (size_t)rs) != 0)
+				die("a product in a block of tangents differs from the same product alone",
+				    t->name);
+		}
+	run->tangent = tangent;
+	run->grads = grads;
+	run->ntangents = 0;
+	free(tangents);
+	free(single);
+	free(block);
+}
+
 int nas_main(const NasProgram *p, int argc, char **argv)
 {
 	if (argc != 3)
@@ -158,6 +201,8 @@ int nas_main(const NasProgram *p, int argc, char **argv)
 		if (memcmp(first, grads, bytes) != 0)
 			die("a second product after one preparation gave other bits", entry);
 		free(first);
+		if (fn == p->hvp && p->hvp_block > 1)
+			check_block(p, &run);
 	} else {
 		fn(&run);
 	}

@@ -194,6 +194,81 @@ static void test_exact_spectrum(void **state)
 	}
 }
 
+/* Rows with H 1_row = 0, as alpha's rows are: A = P B P, B of a known
+ * spectrum and P the projection that removes each row's mean.  Knowing the
+ * rows, curv_exact_rows asks for one product fewer per row, never for a
+ * row's last entry, and still gets every eigenvalue and every entry of A;
+ * rows that do not split the entries are refused. */
+static void test_exact_rows(void **state)
+{
+	(void)state;
+	const int len[] = {8, 8, 8, 1, 3, 8, 2}, nrows = 7;
+	int n = 0;
+	for (int i = 0; i < nrows; i++)
+		n += len[i];
+	double *d = spectrum(n, -1, 1, 41), *b = known(n, d, 42);
+	/* P = I - blockdiag(1 1^T / len) */
+	double *p = calloc((size_t)n * n, sizeof *p), *pb = calloc((size_t)n * n, sizeof *pb);
+	double *a = calloc((size_t)n * n, sizeof *a);
+	assert_non_null(p);
+	assert_non_null(pb);
+	assert_non_null(a);
+	for (int r = 0, at = 0; r < nrows; at += len[r], r++)
+		for (int i = at; i < at + len[r]; i++)
+			for (int j = at; j < at + len[r]; j++)
+				p[(size_t)i * n + j] = (i == j) - 1.0 / len[r];
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < n; j++)
+			for (int k = 0; k < n; k++)
+				pb[(size_t)i * n + j] += p[(size_t)i * n + k] * b[(size_t)k * n + j];
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < n; j++)
+			for (int k = 0; k < n; k++)
+				a[(size_t)i * n + j] += pb[(size_t)i * n + k] * p[(size_t)k * n + j];
+	/* made symmetric to the last bit, as the products then are */
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < i; j++)
+			a[(size_t)i * n + j] = a[(size_t)j * n + i];
+	CurvRows rows = {.n = nrows, .len = len};
+	CurvResult all, some;
+	char err[256];
+	Op op_all = op_of(n, a), op_some = op_of(n, a);
+	assert_int_equal(curv_exact(n, hvp, &op_all, 4, 0.25, &all, err, sizeof err), 0);
+	assert_int_equal(curv_exact_rows(n, hvp, &op_some, 4, &rows, 0.25, &some, err, sizeof err),
+			 0);
+	assert_int_equal(all.hvps, n);
+	assert_int_equal(some.hvps, n - nrows);
+	assert_int_equal(op_some.vectors, n - nrows);
+	assert_int_equal(op_some.max_block, 4);
+	for (int i = 0; i < n; i++)
+		assert_true(fabs(some.eig[i] - all.eig[i]) <= 1e-13);
+	for (int i = 0; i < n * n; i++)
+		assert_true(fabs(some.H[i] - all.H[i]) <= 1e-13);
+	/* a null direction per row: nrows eigenvalues at wd */
+	int at_wd = 0;
+	for (int i = 0; i < n; i++)
+		at_wd += fabs(some.eig[i] - 0.25) <= 1e-12;
+	assert_true(at_wd >= nrows);
+	curv_free(&all);
+	curv_free(&some);
+
+	const int short_len[] = {8, 8}, zero_len[] = {8, 0, 30};
+	CurvRows bad[] = {{.n = 2, .len = short_len}, {.n = 3, .len = zero_len}};
+	for (int i = 0; i < 2; i++) {
+		Op op = op_of(n, a);
+		assert_int_equal(curv_exact_rows(n, hvp, &op, 1, &bad[i], 0, &some, err, sizeof err),
+				 -1);
+		assert_non_null(strstr(err, "do not split"));
+		assert_int_equal(op.calls, 0);
+		assert_null(some.eig);
+	}
+	free(a);
+	free(pb);
+	free(p);
+	free(b);
+	free(d);
+}
+
 /* wd I shifts every eigenvalue by wd and sits on H's diagonal. */
 static void test_exact_weight_decay(void **state)
 {
@@ -273,8 +348,10 @@ static void run_lanczos(int n, const double *a, double wd, CurvLanczos c, CurvRe
 	for (int i = 1; i < r->neig; i++)
 		assert_true(r->eig[i - 1] <= r->eig[i]);
 	assert_true(r->lambda_max == r->eig[r->neig - 1]);
-	printf("# Lanczos, %s: n %d, k %d: %d iterations, residual %.3g, converged %d\n", what, n,
-	       c.k, r->iters, r->residual, r->converged);
+	/* the error bound is at most the residual, which bounds the error too */
+	assert_true(r->bound <= r->residual);
+	printf("# Lanczos, %s: n %d, k %d: %d iterations, residual %.3g, error bound %.3g, "
+	       "converged %d\n", what, n, c.k, r->iters, r->residual, r->bound, r->converged);
 }
 
 /* Top eigenvalue 1, the rest in [0, 0.9): a 10% gap. */
@@ -289,7 +366,9 @@ static void test_lanczos_gap(void **state)
 	run_lanczos(n, a, 0, lz(1, n, 1e-10, 1), &r, "10% gap");
 	assert_true(fabs(r.lambda_max - 1) <= 1e-10);
 	assert_true(r.converged);
-	assert_true(r.residual <= 1e-10);
+	/* tol is met by the error bound, which holds: the gap is known */
+	assert_true(r.bound <= 1e-10);
+	assert_true(fabs(r.lambda_max - 1) <= r.bound);
 	assert_true(r.iters < 40);
 	curv_free(&r);
 
@@ -576,6 +655,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_exact_spectrum),
 		cmocka_unit_test(test_exact_weight_decay),
+		cmocka_unit_test(test_exact_rows),
 		cmocka_unit_test(test_exact_asymmetric),
 		cmocka_unit_test(test_lanczos_gap),
 		cmocka_unit_test(test_lanczos_top5),

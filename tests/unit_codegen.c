@@ -392,13 +392,14 @@ static void check_fixture(const char *space, bool twice)
 /* ---- the entry points as the search loop calls them ---------------------- */
 
 /* nasc emit SPACE into BIN.c, compiled with tests/probe.c into BIN as
- * nasc build would compile it. */
+ * nasc build would compile it; its Hessian-vector products in blocks of
+ * 3, which the probe checks against 3 products one at a time. */
 static void build_probe(const char *space, const char *const *ov, int nov, bool f64,
 			const char *bin)
 {
 	char cmd[8192], src[600];
 	snprintf(src, sizeof src, "%s.c", bin);
-	int n = nasc_cmd(cmd, sizeof cmd, "emit", space, ov, nov, f64, src);
+	int n = nasc_cmd(cmd, sizeof cmd, "emit --hvp-block=3", space, ov, nov, f64, src);
 	snprintf(cmd + n, sizeof cmd - (size_t)n,
 		 " && %s %s -I'%s/rt' '%s.c' '%s/tests/probe.c' '%s/libnasrt.a' %s -o '%s' 2>&1",
 		 NASC_BUILD_CC, NASC_BUILD_CFLAGS, SRCDIR, bin, SRCDIR, BUILDDIR, NASC_BUILD_LIBS, bin);
