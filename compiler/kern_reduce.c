@@ -207,7 +207,9 @@ static void bn_grad(KB *kb)
 	int n2 = kb_var(kb, "n"), i2 = kb_var(kb, "i");
 	int mean = kb_acc(kb, "mean"), rstd = kb_acc(kb, "rstd");
 	int sv = kb_acc(kb, "sv"), svx = kb_acc(kb, "svx"), vv = kb_rvar(kb, "v");
-	int q1 = kb_acc(kb, "part"), q2 = kb_acc(kb, "partx"), mr = kb_acc(kb, "mean");
+	/* a plane's sums in reals, the planes' in double: v is centered
+	 * against x - mean, so nothing cancels within a plane */
+	int q1 = kb_rvar(kb, "part"), q2 = kb_rvar(kb, "partx"), mr = kb_rvar(kb, "mean");
 	int a = kb_rvar(kb, "a"), b = kb_rvar(kb, "b"), d = kb_rvar(kb, "d");
 	int64_t m = ir_numel(*s) / s->d[1];
 	LExpr *at = chan_index(P, s, n, c, i), *at2 = chan_index(P, s, n2, c, i2);
@@ -246,13 +248,14 @@ static void bn_grad_jvp(KB *kb)
 	int y = kb_out(kb), x = kb_in(kb, 0);
 	int c = kb_var(kb, "c"), n = kb_var(kb, "n"), i = kb_var(kb, "i");
 	int n2 = kb_var(kb, "n"), i2 = kb_var(kb, "i");
-	int mean = kb_acc(kb, "mean"), rstd = kb_acc(kb, "rstd"), mr = kb_acc(kb, "mean");
+	int mean = kb_acc(kb, "mean"), rstd = kb_acc(kb, "rstd"), mr = kb_rvar(kb, "mean");
 	int vv = kb_rvar(kb, "v"), tv = kb_rvar(kb, "t"), xc = kb_rvar(kb, "xc");
 	int sum[5], part[5];
 	static const char *const names[5] = {"st", "stx", "sv", "svx", "svt"};
+	/* a plane's sums in reals, the planes' in double, as in bn_grad */
 	for (int k = 0; k < 5; k++) {
 		sum[k] = kb_acc(kb, names[k]);
-		part[k] = kb_acc(kb, "part");
+		part[k] = kb_rvar(kb, "part");
 	}
 	int a1 = kb_acc(kb, "a1"), mvx = kb_acc(kb, "mvx"), mvu = kb_acc(kb, "mvu");
 	int ka = kb_rvar(kb, "a"), kbv = kb_rvar(kb, "b"), kc = kb_rvar(kb, "c"), kd = kb_rvar(kb, "d");
