@@ -458,7 +458,7 @@ int cmd_bench(const NasProgram *p, const char *bin, const BenchOptions *o)
 		r.step = measure(&b, search_step);
 	}
 	if (o->only == BENCH_SECOND) {
-		if (nas_unrolled_init(&b.unrolled, p) != 0) {
+		if (nas_unrolled_init(&b.unrolled, p, b.arena) != 0) {
 			fprintf(stderr, "%s: bench: no second order: the program has no mixed "
 				"product, or memory ran out\n", bin);
 			rc = 1;

@@ -252,7 +252,7 @@ int cmd_grad(const NasProgram *p, const char *bin, const GradOptions *o)
 	int ok = g.params && g.grads;
 	if (o->second)
 		ok = ok && (g.momentum = nas_alloc64_array((size_t)nas_set_numel(p, NAS_WEIGHTS), rs)) &&
-		     nas_unrolled_init(&g.u, p) == 0;
+		     nas_unrolled_init(&g.u, p, NULL) == 0;
 	else
 		ok = ok && (g.arena = nas_alloc64((size_t)p->arena_bytes));
 	int rc;

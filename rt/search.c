@@ -192,7 +192,8 @@ static int run_alloc_second(const Search *s, SearchRun *r)
 	r->drop2 = nas_alloc64_array((size_t)(p->ndrop * p->batch), rs);
 	if (!r->x2 || !r->y2 || !r->drop2)
 		return -1;
-	return nas_unrolled_init(&r->un, p);
+	/* the training arena: the weight step after it recomputes all of it */
+	return nas_unrolled_init(&r->un, p, r->arena);
 }
 
 SearchRun *search_run_new(const Search *s, const Dataset *d)

@@ -16,7 +16,7 @@ static void put(void *block, int real_size, int64_t i, double v)
 		((float *)block)[i] = (float)v;
 }
 
-int nas_unrolled_init(NasUnrolled *u, const NasProgram *p)
+int nas_unrolled_init(NasUnrolled *u, const NasProgram *p, void *val_arena)
 {
 	*u = (NasUnrolled){.p = p};
 	if (!p->mixed || !p->mixed_prepare)
@@ -24,7 +24,8 @@ int nas_unrolled_init(NasUnrolled *u, const NasProgram *p)
 	/* Two arenas: the gradient at w' runs between the mixed product's
 	 * preparation and the product, which must find its values intact. */
 	u->arena = nas_alloc64((size_t)p->mixed_arena_bytes);
-	u->arena_val = nas_alloc64((size_t)p->arena_bytes);
+	u->own_val = val_arena == NULL;
+	u->arena_val = val_arena ? val_arena : nas_alloc64((size_t)p->arena_bytes);
 	u->w1 = nas_alloc64_array((size_t)p->nparams, (size_t)p->real_size);
 	u->g = nas_alloc64_array((size_t)p->nparams, (size_t)p->real_size);
 	if (!u->arena || !u->arena_val || !u->w1 || !u->g) {
@@ -37,7 +38,8 @@ int nas_unrolled_init(NasUnrolled *u, const NasProgram *p)
 void nas_unrolled_free(NasUnrolled *u)
 {
 	free(u->arena);
-	free(u->arena_val);
+	if (u->own_val)
+		free(u->arena_val);
 	free(u->w1);
 	free(u->g);
 	*u = (NasUnrolled){0};

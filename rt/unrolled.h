@@ -53,14 +53,21 @@ typedef struct NasUnrolled {
 	const NasProgram *p;
 	void *arena;            /* mixed_arena_bytes: the mixed product's, kept
 				   from mixed_prepare to mixed */
-	void *arena_val;        /* arena_bytes: the gradient at w' */
+	void *arena_val;        /* arena_bytes: the gradient at w', the
+				   caller's when it lent one */
+	int own_val;            /* arena_val was allocated here */
 	void *w1;               /* w' and alpha: nparams reals */
 	void *g;                /* grad L_t(w), then grad L_v(w'): nparams reals */
 } NasUnrolled;
 
-/* Allocates u for p.  Returns 0, or -1 with u empty when p has no mixed
- * entry (compiled without it: no second order) or memory runs out. */
-int nas_unrolled_init(NasUnrolled *u, const NasProgram *p);
+/* Allocates u for p.  val_arena, when not NULL, is an arena of
+ * p->arena_bytes that u borrows for the gradient at w' rather than
+ * allocating its own: any arena whose contents the caller does not need
+ * across nas_unrolled_grad (the search lends its training arena, which
+ * the weight step rewrites anyway).  Returns 0, or -1 with u empty when p
+ * has no mixed entry (compiled without it: no second order) or memory runs
+ * out. */
+int nas_unrolled_init(NasUnrolled *u, const NasProgram *p, void *val_arena);
 void nas_unrolled_free(NasUnrolled *u);
 
 /* Writes the second-order gradient g into the alpha tensors of grads
