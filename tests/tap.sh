@@ -25,6 +25,15 @@ check() {
 	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
 }
 
+# numbers X...: each X is a finite decimal number, as %.17g prints one
+# (awk alone reads "nan", "inf" and "null" as numbers)
+numbers() {
+	for v; do
+		printf '%s\n' "$v" | grep -Eq '^-?[0-9]+(\.[0-9]*)?([eE][-+]?[0-9]+)?$' ||
+			{ diag "not a finite number: '$v'"; return 1; }
+	done
+}
+
 tap_done() {
 	echo "1..$tap_n"
 	[ "$tap_failed" -eq 0 ]
