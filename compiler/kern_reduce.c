@@ -58,17 +58,14 @@ static LStmt *over_channel(KB *kb, const IrShape *s, int n, int i, LStmt *body)
 /* The same, for a body that adds to the real accumulators parts[0..n):
  * they sum one sample's plane in vector lanes, then go into the double
  * accumulators sums, sample by sample. */
+static LStmt *sum_plane(KB *kb, const IrShape *s, int i, int nsum, const int *sums,
+			const int *parts, LStmt *body);
+
 static LStmt *sum_channel(KB *kb, const IrShape *s, int n, int i, int nsum, const int *sums,
 			  const int *parts, LStmt *body)
 {
 	LProgram *P = kb->p;
-	int64_t hw = s->rank == 4 ? s->d[2] * s->d[3] : 1;
-	LStmt *init = NULL, *add = NULL;
-	for (int k = 0; k < nsum; k++) {
-		init = SEQ(init, LET(parts[k], R(0)));
-		add = SEQ(add, SET(sums[k], RADD(V(sums[k]), V(parts[k]))));
-	}
-	return FOR(n, I(0), I(s->d[0]), SEQ(init, ls_rfor(P, i, I(0), I(hw), body, nsum, parts), add));
+	return FOR(n, I(0), I(s->d[0]), sum_plane(kb, s, i, nsum, sums, parts, body));
 }
 
 static LStmt *per_channel(KB *kb, const IrShape *s, int c, LStmt *body)
@@ -77,6 +74,80 @@ static LStmt *per_channel(KB *kb, const IrShape *s, int c, LStmt *body)
 	if (ir_numel(*s) >= 8192)
 		return PFOR(c, I(0), I(s->d[1]), body);
 	return FOR(c, I(0), I(s->d[1]), body);
+}
+
+/* The per-channel kernels that make one pass of sums and one of stores
+ * over their channel (bn_grad, bn_grad_jvp) are built from the parts of
+ * one channel: what comes before the sums, a sample's step of the sums
+ * (the n loop's body), the constants from the sums, and a sample's step
+ * of the stores. */
+typedef struct ChanParts {
+	LStmt *pre, *sum_step, *mid, *store_step;
+} ChanParts;
+typedef void (*ChanBuild)(KB *kb, const IrShape *s, int c, int n, int n2, ChanParts *out);
+
+/* Channels per block: the loop over a block of channels goes sample by
+ * sample, each sample's planes of the block contiguous in memory, rather
+ * than channel by channel, whose planes of a few hundred bytes lie a
+ * batch apart and defeat the prefetcher.  Up to 8 channels and 1024
+ * elements a sample, and at least 4 blocks to share among the threads;
+ * 1 for a tensor too small to run in parallel.  Each channel's sums are
+ * added in the same order whatever the block, so the results are the
+ * same numbers. */
+static int64_t chan_block(const IrShape *s)
+{
+	int64_t C = s->d[1], hw = s->rank == 4 ? s->d[2] * s->d[3] : 1, b = 1;
+	if (ir_numel(*s) < 8192)
+		return 1;
+	while (2 * b <= 8 && C % (2 * b) == 0 && 2 * b * hw <= 1024 && C / (2 * b) >= 4)
+		b *= 2;
+	return b;
+}
+
+static void per_channel_parts(KB *kb, const IrShape *s, const char *name, ChanBuild build)
+{
+	LProgram *P = kb->p;
+	int64_t cb = chan_block(s);
+	int n = kb_var(kb, "n"), n2 = kb_var(kb, "n");
+	if (cb == 1) {
+		int c = kb_var(kb, "c");
+		ChanParts q;
+		build(kb, s, c, n, n2, &q);
+		LStmt *body = SEQ(q.pre, q.sum_step ? FOR(n, I(0), I(s->d[0]), q.sum_step) : NULL, q.mid,
+				  FOR(n2, I(0), I(s->d[0]), q.store_step));
+		kb_finish(kb, name, per_channel(kb, s, c, body));
+		return;
+	}
+	int blk = kb_var(kb, "cb");
+	LStmt *lets = NULL, *pre = NULL, *sums = NULL, *mid = NULL, *stores = NULL;
+	for (int64_t j = 0; j < cb; j++) {
+		int c = kb_var(kb, "c");
+		ChanParts q;
+		lets = SEQ(lets, LET(c, ADD(MUL(V(blk), I(cb)), I(j))));
+		build(kb, s, c, n, n2, &q);
+		pre = SEQ(pre, q.pre);
+		sums = SEQ(sums, q.sum_step);
+		mid = SEQ(mid, q.mid);
+		stores = SEQ(stores, q.store_step);
+	}
+	LStmt *body = SEQ(lets, pre, sums ? FOR(n, I(0), I(s->d[0]), sums) : NULL, mid,
+			  FOR(n2, I(0), I(s->d[0]), stores));
+	kb_finish(kb, name, PFOR(blk, I(0), I(s->d[1] / cb), body));
+}
+
+/* A sample's step of sum_channel: the plane's sums in reals, then added
+ * to the double accumulators. */
+static LStmt *sum_plane(KB *kb, const IrShape *s, int i, int nsum, const int *sums,
+			const int *parts, LStmt *body)
+{
+	LProgram *P = kb->p;
+	int64_t hw = s->rank == 4 ? s->d[2] * s->d[3] : 1;
+	LStmt *init = NULL, *add = NULL;
+	for (int k = 0; k < nsum; k++) {
+		init = SEQ(init, LET(parts[k], R(0)));
+		add = SEQ(add, SET(sums[k], RADD(V(sums[k]), V(parts[k]))));
+	}
+	return SEQ(init, ls_rfor(P, i, I(0), I(hw), body, nsum, parts), add);
 }
 
 static void channel_sum(KB *kb)
@@ -94,29 +165,32 @@ static void channel_sum(KB *kb)
 	kb_finish(kb, "channel_sum", per_channel(kb, xs, c, body));
 }
 
-/* Batch statistics of channel c: mean and 1/sqrt(var + eps), in double,
- * from one pass of sums; stored with the (biased) variance when `st` >=
- * 0, as the rows of a [3, C] buffer. */
-static LStmt *stats_pass(KB *kb, const IrShape *s, int c, int mean, int rstd, int st)
+/* Batch statistics of channel c, in the parts of per_channel_parts: mean
+ * and 1/sqrt(var + eps), in double, from one pass of sums (q->sum_step,
+ * sample n's); stored with the (biased) variance when `st` >= 0, as the
+ * rows of a [3, C] buffer.  q->store_step is left alone. */
+static void stats_parts(KB *kb, const IrShape *s, int c, int n, int mean, int rstd, int st,
+			ChanParts *q)
 {
 	LProgram *P = kb->p;
-	int n = kb_var(kb, "n"), i = kb_var(kb, "i");
+	int i = kb_var(kb, "i");
 	/* in double all the way: the variance is a difference of these sums */
 	int s1 = kb_acc(kb, "sum"), s2 = kb_acc(kb, "sumsq"), xv = kb_acc(kb, "xv");
 	int p1 = kb_acc(kb, "part"), p2 = kb_acc(kb, "partsq"), var = kb_acc(kb, "var");
 	int64_t m = ir_numel(*s) / s->d[1];
 	int acc2[2] = {s1, s2}, part2[2] = {p1, p2};
-	LStmt *sums = sum_channel(kb, s, n, i, 2, acc2, part2,
-				  SEQ(LET(xv, kb_read_in(kb, 0, chan_index(P, s, n, c, i), V(n))),
-				      SET(p1, RADD(V(p1), V(xv))),
-				      SET(p2, RADD(V(p2), RMUL(V(xv), V(xv))))));
+	q->pre = SEQ(LET(mean, lx_real(P, 0)), LET(rstd, lx_real(P, 0)), LET(s1, R(0)),
+		     LET(s2, R(0)));
+	q->sum_step = sum_plane(kb, s, i, 2, acc2, part2,
+				SEQ(LET(xv, kb_read_in(kb, 0, chan_index(P, s, n, c, i), V(n))),
+				    SET(p1, RADD(V(p1), V(xv))),
+				    SET(p2, RADD(V(p2), RMUL(V(xv), V(xv))))));
 	LExpr *ve = RSUB(RDIV(V(s2), R((double)m)), RMUL(V(mean), V(mean)));
-	return SEQ(LET(s1, R(0)), LET(s2, R(0)), sums, SET(mean, RDIV(V(s1), R((double)m))),
-		   LET(var, BIN(LO_MAX, ve, R(0))),
-		   SET(rstd, RDIV(R(1), lx_un(P, LO_SQRT, RADD(V(var), R(kb->n->at.eps))))),
-		   st >= 0 ? STORE(st, V(c), V(mean)) : NULL,
-		   st >= 0 ? STORE(st, ADD(V(c), I(s->d[1])), V(rstd)) : NULL,
-		   st >= 0 ? STORE(st, ADD(V(c), I(2 * s->d[1])), V(var)) : NULL);
+	q->mid = SEQ(SET(mean, RDIV(V(s1), R((double)m))), LET(var, BIN(LO_MAX, ve, R(0))),
+		     SET(rstd, RDIV(R(1), lx_un(P, LO_SQRT, RADD(V(var), R(kb->n->at.eps))))),
+		     st >= 0 ? STORE(st, V(c), V(mean)) : NULL,
+		     st >= 0 ? STORE(st, ADD(V(c), I(s->d[1])), V(rstd)) : NULL,
+		     st >= 0 ? STORE(st, ADD(V(c), I(2 * s->d[1])), V(var)) : NULL);
 }
 
 /* mean and rstd of channel c of input 0: computed here, or read from the
@@ -126,33 +200,49 @@ static LStmt *get_stats(KB *kb, const IrShape *s, int c, int mean, int rstd)
 	LProgram *P = kb->p;
 	const KernCtx *k = kb->k;
 	int sb = k->stats[k->v];
-	LStmt *decl = SEQ(LET(mean, lx_real(P, 0)), LET(rstd, lx_real(P, 0)));
 	if (sb >= 0 && !k->stats_own) {
 		int st = kb_buf(kb, sb, false);
-		return SEQ(decl, SET(mean, RADD(R(0), LD(st, V(c)))),
+		return SEQ(LET(mean, lx_real(P, 0)), LET(rstd, lx_real(P, 0)),
+			   SET(mean, RADD(R(0), LD(st, V(c)))),
 			   SET(rstd, RADD(R(0), LD(st, ADD(V(c), I(s->d[1]))))));
 	}
-	return SEQ(decl, stats_pass(kb, s, c, mean, rstd, sb >= 0 ? kb_buf(kb, sb, true) : -1));
+	int n = kb_var(kb, "n");
+	ChanParts q;
+	stats_parts(kb, s, c, n, mean, rstd, sb >= 0 ? kb_buf(kb, sb, true) : -1, &q);
+	return SEQ(q.pre, FOR(n, I(0), I(s->d[0]), q.sum_step), q.mid);
 }
 
-static void batch_norm(KB *kb)
+/* batch_norm in the parts of per_channel_parts: the batch statistics
+ * (a pass of sums, unless another batch norm computed them), then
+ * y = x a + b per channel. */
+static void batch_norm_parts(KB *kb, const IrShape *s, int c, int n, int n2, ChanParts *q)
 {
 	LProgram *P = kb->p;
-	const IrShape *s = &kb->n->shape;
+	const KernCtx *k = kb->k;
 	int y = kb_out(kb);
 	int gamma = kb->n->nin > 1 ? kb_in(kb, 1) : -1, beta = kb->n->nin > 2 ? kb_in(kb, 2) : -1;
-	int c = kb_var(kb, "c"), n = kb_var(kb, "n"), i = kb_var(kb, "i");
+	int i2 = kb_var(kb, "i");
+	int64_t hw = s->rank == 4 ? s->d[2] * s->d[3] : 1;
 	int mean = kb_acc(kb, "mean"), rstd = kb_acc(kb, "rstd");
 	int a = kb_rvar(kb, "a"), b = kb_rvar(kb, "b");
+	int sb = k->stats[k->v];
+	if (sb >= 0 && !k->stats_own)
+		*q = (ChanParts){.pre = get_stats(kb, s, c, mean, rstd)};
+	else
+		stats_parts(kb, s, c, n, mean, rstd, sb >= 0 ? kb_buf(kb, sb, true) : -1, q);
 	/* y = x a + b per channel */
 	LExpr *scale = gamma >= 0 ? RMUL(V(rstd), LD(gamma, V(c))) : V(rstd);
 	LExpr *shift = RMUL(V(mean), V(a));
 	shift = RSUB(beta >= 0 ? RADD(R(0), LD(beta, V(c))) : R(0), shift);
-	LExpr *at = chan_index(P, s, n, c, i);
-	LStmt *body = SEQ(get_stats(kb, s, c, mean, rstd), LET(a, scale), LET(b, shift),
-			  over_channel(kb, s, n, i,
-				       STORE(y, at, RADD(RMUL(kb_read_in(kb, 0, at, V(n)), V(a)), V(b)))));
-	kb_finish(kb, "batch_norm", per_channel(kb, s, c, body));
+	q->mid = SEQ(q->mid, LET(a, scale), LET(b, shift));
+	LExpr *at = chan_index(P, s, n2, c, i2);
+	q->store_step = FOR(i2, I(0), I(hw),
+			    STORE(y, at, RADD(RMUL(kb_read_in(kb, 0, at, V(n2)), V(a)), V(b))));
+}
+
+static void batch_norm(KB *kb)
+{
+	per_channel_parts(kb, &kb->n->shape, "batch_norm", batch_norm_parts);
 }
 
 /* Eval mode, bn_infer(x, mean, var [, gamma, beta]): y = x a + b per
@@ -198,13 +288,12 @@ void kern_bn_running(KernCtx *k, int mean, int var)
 }
 
 /* bn_grad(x, v) = r (v - mean(v) - xhat mean(v xhat)), xhat = (x - mean) r */
-static void bn_grad(KB *kb)
+static void bn_grad_parts(KB *kb, const IrShape *s, int c, int n, int n2, ChanParts *q)
 {
 	LProgram *P = kb->p;
-	const IrShape *s = &kb->n->shape;
 	int y = kb_out(kb), x = kb_in(kb, 0);
-	int c = kb_var(kb, "c"), n = kb_var(kb, "n"), i = kb_var(kb, "i");
-	int n2 = kb_var(kb, "n"), i2 = kb_var(kb, "i");
+	int i = kb_var(kb, "i"), i2 = kb_var(kb, "i");
+	int64_t hw = s->rank == 4 ? s->d[2] * s->d[3] : 1;
 	int mean = kb_acc(kb, "mean"), rstd = kb_acc(kb, "rstd");
 	int sv = kb_acc(kb, "sv"), svx = kb_acc(kb, "svx"), vv = kb_rvar(kb, "v");
 	/* a plane's sums in reals, the planes' in double: v is centered
@@ -216,20 +305,24 @@ static void bn_grad(KB *kb)
 	/* sums of v and of v (x - mean): then
 	 * out = r v - r mean(v) - r^3 (x - mean) mean(v (x - mean)) */
 	int acc2[2] = {sv, svx}, part2[2] = {q1, q2};
-	LStmt *sums = sum_channel(kb, s, n, i, 2, acc2, part2,
-				  SEQ(LET(vv, kb_read_in(kb, 1, at, V(n))), SET(q1, RADD(V(q1), V(vv))),
-				      SET(q2, RADD(V(q2), RMUL(V(vv), RSUB(LD(x, at), V(mr)))))));
-	LExpr *ra = V(rstd);
+	q->pre = SEQ(get_stats(kb, s, c, mean, rstd), LET(mr, V(mean)), LET(sv, R(0)),
+		     LET(svx, R(0)));
+	q->sum_step = sum_plane(kb, s, i, 2, acc2, part2,
+				SEQ(LET(vv, kb_read_in(kb, 1, at, V(n))),
+				    SET(q1, RADD(V(q1), V(vv))),
+				    SET(q2, RADD(V(q2), RMUL(V(vv), RSUB(LD(x, at), V(mr)))))));
 	LExpr *rb = RMUL(RMUL(RMUL(V(rstd), V(rstd)), V(rstd)), RDIV(V(svx), R((double)m)));
 	LExpr *rd = RSUB(RMUL(V(mean), V(b)), RMUL(V(rstd), RDIV(V(sv), R((double)m))));
-	LStmt *apply = over_channel(kb, s, n2, i2,
-				    STORE(y, at2, RADD(RSUB(RMUL(V(a), kb_read_in(kb, 1, at2, V(n2))),
-							    RMUL(V(b), LD(x, at2))),
-						       V(d))));
-	LStmt *body = SEQ(get_stats(kb, s, c, mean, rstd), LET(mr, V(mean)), LET(sv, R(0)),
-			  LET(svx, R(0)), sums,
-			  LET(a, ra), LET(b, rb), LET(d, rd), apply);
-	kb_finish(kb, "bn_grad", per_channel(kb, s, c, body));
+	q->mid = SEQ(LET(a, V(rstd)), LET(b, rb), LET(d, rd));
+	q->store_step = FOR(i2, I(0), I(hw),
+			    STORE(y, at2, RADD(RSUB(RMUL(V(a), kb_read_in(kb, 1, at2, V(n2))),
+						    RMUL(V(b), LD(x, at2))),
+					       V(d))));
+}
+
+static void bn_grad(KB *kb)
+{
+	per_channel_parts(kb, &kb->n->shape, "bn_grad", bn_grad_parts);
 }
 
 /* bn_grad_jvp(x, v, t) = -r (mean(xhat t) g + mean(v xhat) u + xhat
@@ -241,13 +334,12 @@ static void bn_grad(KB *kb)
  *   c = r k, d = r^2 (a1 Sv/m + mvx St/m) - mean c.
  * One pass of sums and one of stores, rather than the twenty-odd passes
  * of its decomposition. */
-static void bn_grad_jvp(KB *kb)
+static void bn_grad_jvp_parts(KB *kb, const IrShape *s, int c, int n, int n2, ChanParts *q)
 {
 	LProgram *P = kb->p;
-	const IrShape *s = &kb->n->shape;
 	int y = kb_out(kb), x = kb_in(kb, 0);
-	int c = kb_var(kb, "c"), n = kb_var(kb, "n"), i = kb_var(kb, "i");
-	int n2 = kb_var(kb, "n"), i2 = kb_var(kb, "i");
+	int i = kb_var(kb, "i"), i2 = kb_var(kb, "i");
+	int64_t hw = s->rank == 4 ? s->d[2] * s->d[3] : 1;
 	int mean = kb_acc(kb, "mean"), rstd = kb_acc(kb, "rstd"), mr = kb_rvar(kb, "mean");
 	int vv = kb_rvar(kb, "v"), tv = kb_rvar(kb, "t"), xc = kb_rvar(kb, "xc");
 	int sum[5], part[5];
@@ -273,7 +365,9 @@ static void bn_grad_jvp(KB *kb)
 	for (int k = 0; k < 5; k++)
 		init = SEQ(init, LET(sum[k], R(0)));
 	LExpr *st = RDIV(V(sum[0]), R(m)), *sv = RDIV(V(sum[2]), R(m));
-	LStmt *consts = SEQ(
+	q->pre = SEQ(get_stats(kb, s, c, mean, rstd), LET(mr, V(mean)), init);
+	q->sum_step = sum_plane(kb, s, i, 5, sum, part, step);
+	q->mid = SEQ(
 		LET(r2, RMUL(V(rstd), V(rstd))),
 		LET(a1, RMUL(V(rstd), RDIV(V(sum[1]), R(m)))),
 		LET(mvx, RMUL(V(rstd), RDIV(V(sum[3]), R(m)))),
@@ -289,10 +383,12 @@ static void bn_grad_jvp(KB *kb)
 	LExpr *out = RADD(RADD(RMUL(V(ka), kb_read_in(kb, 1, at2, V(n2))),
 			       RMUL(V(kbv), kb_read_in(kb, 2, at2, V(n2)))),
 			  RADD(RMUL(V(kc), LD(x, at2)), V(kd)));
-	LStmt *body = SEQ(get_stats(kb, s, c, mean, rstd), LET(mr, V(mean)), init,
-			  sum_channel(kb, s, n, i, 5, sum, part, step), consts,
-			  over_channel(kb, s, n2, i2, STORE(y, at2, out)));
-	kb_finish(kb, "bn_grad_jvp", per_channel(kb, s, c, body));
+	q->store_step = FOR(i2, I(0), I(hw), STORE(y, at2, out));
+}
+
+static void bn_grad_jvp(KB *kb)
+{
+	per_channel_parts(kb, &kb->n->shape, "bn_grad_jvp", bn_grad_jvp_parts);
 }
 
 static void global_avg_pool(KB *kb)

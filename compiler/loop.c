@@ -37,11 +37,22 @@ int lp_var(LProgram *p, const char *name, LType type)
 	return p->nvar++;
 }
 
+/* Whether buffers a and b are the same memory: the same buffer, or views
+ * made twice of the same part of one (an inline expression read at
+ * several places of a kernel makes its views at each). */
+static bool same_buf(const LProgram *p, int a, int b)
+{
+	if (a == b)
+		return true;
+	const LBuf *x = &p->buf[a], *y = &p->buf[b];
+	return x->view_of >= 0 && x->view_of == y->view_of && x->offset == y->offset &&
+	       x->count == y->count;
+}
+
 int lk_slot(LProgram *p, LKBuild *kb, int buf, bool write)
 {
-	(void)p;
 	for (int i = 0; i < kb->nslot; i++)
-		if (kb->buf[i] == buf) {
+		if (same_buf(p, kb->buf[i], buf)) {
 			kb->written[i] |= write;
 			return i;
 		}

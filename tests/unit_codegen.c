@@ -728,6 +728,24 @@ static void test_s2_f64(void **state)
 	check_f64("s2", ov, 6);
 }
 
+/* Wide enough (8 x 16 x 8 x 8 batch norms) that the per-channel kernels
+ * go through blocks of channels (kern_reduce.c's chan_block): build.test
+ * checks that the program has them. */
+static const char *const wide_cfg[] = {"C=16", "layers=3", "nodes=2", "input=1x8x8",
+				       "classes=5", "batch=8"};
+
+static void test_s2_wide_f64(void **state)
+{
+	(void)state;
+	check_f64("s2", wide_cfg, sizeof wide_cfg / sizeof *wide_cfg);
+}
+
+static void test_s2_wide_curvature_f64(void **state)
+{
+	(void)state;
+	check_curvature_f64("s2", wide_cfg, sizeof wide_cfg / sizeof *wide_cfg);
+}
+
 static void test_darts_f64(void **state)
 {
 	(void)state;
@@ -788,6 +806,8 @@ int main(void)
 		cmocka_unit_test(test_eval_fixture_f32),
 		cmocka_unit_test(test_darts_curvature_f64),
 		cmocka_unit_test(test_s3_curvature_f64),
+		cmocka_unit_test(test_s2_wide_f64),
+		cmocka_unit_test(test_s2_wide_curvature_f64),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
