@@ -216,9 +216,59 @@ const char *lk_key(LProgram *p, const LStmt *body)
 	return k;
 }
 
+static bool is_compare(LOp op);
+
+/* The types of e, from its loads up: a load has the type of the buffer
+ * its slot stands for, which only the kernel's slots tell (lx_load sees a
+ * slot number, not a buffer). */
+static void retype(const LProgram *p, const LKBuild *kb, LExpr *e)
+{
+	if (!e)
+		return;
+	retype(p, kb, e->a);
+	retype(p, kb, e->b);
+	retype(p, kb, e->c);
+	switch (e->kind) {
+	case LE_LOAD:
+		e->type = p->buf[kb->buf[e->buf]].is_int ? LT_INT : LT_REAL;
+		break;
+	case LE_BIN:
+		e->type = is_compare(e->op) ? LT_BOOL
+			  : e->a->type == LT_F64 || e->b->type == LT_F64 ? LT_F64 : e->a->type;
+		break;
+	case LE_UN:
+		e->type = e->op == LO_TO_REAL ? LT_REAL : e->a->type;
+		break;
+	case LE_SELECT:
+		e->type = e->b->type == LT_F64 || e->c->type == LT_F64 ? LT_F64 : e->b->type;
+		break;
+	default:
+		break;
+	}
+}
+
+static void retype_stmts(const LProgram *p, const LKBuild *kb, LStmt *s)
+{
+	for (; s; s = s->next) {
+		retype(p, kb, s->lo);
+		retype(p, kb, s->hi);
+		retype(p, kb, s->idx);
+		retype(p, kb, s->a);
+		if (s->gemm) {
+			retype(p, kb, s->gemm->aoff);
+			retype(p, kb, s->gemm->boff);
+			retype(p, kb, s->gemm->coff);
+		}
+		retype_stmts(p, kb, s->body);
+		retype_stmts(p, kb, s->els);
+	}
+}
+
 void lp_call(LProgram *p, LEntry *e, LKBuild *kb, LStmt *body, const char *name,
 	     const char *origin)
 {
+	retype_stmts(p, kb, body);
+	body = lp_split_streams(p, body);
 	Text t = {0};
 	put(&t, "%d|", kb->uses_run);
 	for (int i = 0; i < kb->nslot; i++)
@@ -288,7 +338,8 @@ LExpr *lx_var(LProgram *p, int var)
 
 LExpr *lx_load(LProgram *p, int buf, LExpr *idx)
 {
-	LExpr *e = expr(p, LE_LOAD, p->buf[buf].is_int ? LT_INT : LT_REAL);
+	/* a real until lp_call types it by the buffer its slot stands for */
+	LExpr *e = expr(p, LE_LOAD, LT_REAL);
 	e->buf = buf;
 	e->a = idx;
 	return e;

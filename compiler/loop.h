@@ -194,6 +194,8 @@ const char *lk_key(LProgram *p, const LStmt *body);
 LExpr *lx_int(LProgram *p, int64_t v);
 LExpr *lx_real(LProgram *p, double v);
 LExpr *lx_var(LProgram *p, int var);
+/* A load of slot `buf`: typed real until lp_call, which knows the
+ * buffer behind each slot, types it and what is built on it. */
 LExpr *lx_load(LProgram *p, int buf, LExpr *idx);
 LExpr *lx_bin(LProgram *p, LOp op, LExpr *a, LExpr *b);
 LExpr *lx_un(LProgram *p, LOp op, LExpr *a);
@@ -206,6 +208,10 @@ LExpr *lx_run(LProgram *p, LRunField f);
  * buffers, which hold one instance per tangent_stride reals, as the
  * tangent block does. */
 void lp_block_entry(LProgram *p, LEntry *e, int64_t tangent_stride);
+/* Kernel body `body` with every loop that stores a sum of more arrays
+ * than the prefetchers follow split into passes over cache-sized chunks
+ * (streams.c); lp_call applies it. */
+LStmt *lp_split_streams(LProgram *p, LStmt *body);
 /* Shorthands that fold constants, so generated indices stay readable. */
 LExpr *lx_add(LProgram *p, LExpr *a, LExpr *b);
 LExpr *lx_sub(LProgram *p, LExpr *a, LExpr *b);
