@@ -98,6 +98,11 @@ static void expr(Emit *e, const LExpr *x)
 		return;
 	case LE_VAR:
 		fputs(var_name(e, x->var), e->out);
+		if (x->a) {
+			fputc('[', e->out);
+			expr(e, x->a);
+			fputc(']', e->out);
+		}
 		return;
 	case LE_LOAD:
 		fprintf(e->out, "s%d[", x->buf);
@@ -191,6 +196,9 @@ static void stmts(Emit *e, const LStmt *s)
 			if (par) {
 				indent(e);
 				fputs("#pragma omp parallel for schedule(static)\n", e->out);
+			} else if (s->unroll) {
+				indent(e);
+				fprintf(e->out, "#pragma GCC unroll %d\n", s->unroll);
 			} else if (s->nsums) {
 				indent(e);
 				fputs("#pragma omp simd reduction(+:", e->out);
@@ -215,13 +223,24 @@ static void stmts(Emit *e, const LStmt *s)
 		case LS_LET:
 			indent(e);
 			fprintf(e->out, "%s ", type_name(e, e->p->var[s->var].type));
+			if (!s->a) {
+				fprintf(e->out, "%s[%" PRId64 "];\n", var_name(e, s->var),
+					e->p->var[s->var].len);
+				break;
+			}
 			fprintf(e->out, "%s = ", var_name(e, s->var));
 			expr(e, s->a);
 			fputs(";\n", e->out);
 			break;
 		case LS_SET:
 			indent(e);
-			fprintf(e->out, "%s = ", var_name(e, s->var));
+			fputs(var_name(e, s->var), e->out);
+			if (s->idx) {
+				fputc('[', e->out);
+				expr(e, s->idx);
+				fputc(']', e->out);
+			}
+			fputs(" = ", e->out);
 			expr(e, s->a);
 			fputs(";\n", e->out);
 			break;

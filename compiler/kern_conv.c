@@ -6,7 +6,10 @@
  * strided, dense k x k) is generated as loops over the planes of the
  * output: for each kernel tap, the rows and columns where the tap lands
  * inside the input are worked out here, so the innermost loop is a
- * branch-free multiply-add over a contiguous (stride 1) row. */
+ * branch-free multiply-add over a contiguous (stride 1) row.  Where a
+ * plane comes from one input channel (depthwise convs, the forward pass
+ * and the data gradient at stride 1), each output row is summed over
+ * every tap in registers and stored once (rows_of_taps). */
 #include "kern.h"
 
 static bool is_pointwise(const IrAttr *a)
@@ -110,6 +113,46 @@ static LStmt *mac_tap(KB *kb, const Geo *g, LExpr *i, LExpr *j, LExpr *h0, LExpr
 		   FOR(ho, h0, h1, FOR(wo, w0, w1, mac)));
 }
 
+/* Rows no longer than this are summed in a local array (rows_of_taps). */
+enum { ROW_MAX = 64 };
+
+/* The rows of a plane, each summed over every tap in a local array and
+ * then stored once: out[row, col] = init + sum over taps (i, j) of
+ * w(i, j) pad[at(row, col, i, j)], the taps in the order mac_tap adds
+ * them.  The loops over the taps are unrolled, so the array is indexed
+ * by constants and stays in registers: a row of 7 to 28 reals is read
+ * once per tap from the padded plane and written once, where mac_tap
+ * reads and writes the output plane once per tap.  rows x cols is the
+ * output plane; weight(i, j) and at(row, col, i, j) are built by the
+ * caller from the variables given. */
+typedef struct RowSum {
+	int64_t rows, cols;
+	int out, pad;           /* slots */
+	LExpr *out_base;        /* the output plane's flat start */
+	LExpr *init;
+	int row, col, i, j;     /* variables for weight and at */
+	LExpr *weight, *at;
+} RowSum;
+
+static LStmt *rows_of_taps(KB *kb, const Geo *g, const RowSum *r)
+{
+	LProgram *P = kb->p;
+	int acc = lp_array(P, "acc", r->cols), wv = kb_rvar(kb, "w");
+	LExpr *elem = lx_elem(P, acc, V(r->col));
+	LStmt *tap = SEQ(LET(wv, r->weight),
+			 FOR(r->col, I(0), I(r->cols),
+			     ls_set_elem(P, acc, V(r->col),
+					 RADD(elem, RMUL(V(wv), LD(r->pad, r->at))))));
+	LStmt *taps = ls_unrolled(FOR(r->i, I(0), I(g->a.kh),
+				      ls_unrolled(FOR(r->j, I(0), I(g->a.kw), tap), (int)g->a.kw)),
+				  (int)g->a.kh);
+	LExpr *oi = ADD(r->out_base, ADD(MUL(V(r->row), I(r->cols)), V(r->col)));
+	return FOR(r->row, I(0), I(r->rows),
+		   SEQ(ls_local(P, acc),
+		       FOR(r->col, I(0), I(r->cols), ls_set_elem(P, acc, V(r->col), r->init)), taps,
+		       FOR(r->col, I(0), I(r->cols), STORE(r->out, oi, elem))));
+}
+
 /* A loop over groups and the output channels of each: channel co and the
  * group's first input channel. */
 static LStmt *group_loop(KB *kb, const Geo *g, int co, int xg, LStmt *(*inner)(KB *, const Geo *, void *),
@@ -137,6 +180,17 @@ static LStmt *fwd_channel(KB *kb, const Geo *g, void *vctx)
 	TapCtx in = *c;
 	in.ci = ci;
 	in.xc = xc;
+	if (g->cig == 1 && g->y.d[3] <= ROW_MAX) {
+		/* one input channel: each output row in a local array */
+		int ho = kb_var(kb, "ho"), wo = kb_var(kb, "wo"), i = kb_var(kb, "i"), j = kb_var(kb, "j");
+		IrShape ws = ir_shape4(g->y.d[1], g->cig, g->a.kh, g->a.kw);
+		RowSum r = {.rows = g->y.d[2], .cols = g->y.d[3], .out = c->out, .pad = c->pad,
+			    .out_base = base, .init = init, .row = ho, .col = wo, .i = i, .j = j,
+			    .weight = LD(c->w, kb_at4(P, &ws, V(c->co), I(0), V(i), V(j))),
+			    .at = pad_at(P, g, c->pbase, ho, wo, V(i), V(j))};
+		return SEQ(LET(xc, V(xg)), pad_copy(kb, g, c->pad, c->pbase, c->in, plane, true),
+			   rows_of_taps(kb, g, &r));
+	}
 	return SEQ(FOR(p, I(0), I(hw), STORE(c->out, ADD(base, V(p)), init)),
 		   FOR(ci, I(0), I(g->cig),
 		       SEQ(LET(xc, ADD(V(xg), V(ci))), pad_copy(kb, g, c->pad, c->pbase, c->in, plane, true),
@@ -247,6 +301,29 @@ static void bwd_data_direct(KB *kb)
 	int gr = kb_var(kb, "g"), col = kb_var(kb, "col"), z = kb_var(kb, "z");
 	int64_t hw = g.x.d[2] * g.x.d[3];
 	LExpr *plane = MUL(ADD(MUL(V(c.n), I(g.x.d[1])), V(c.xc)), I(hw));
+	if (g.cig == 1 && g.cog == 1 && g.a.stride == 1 &&
+	    2 * (int64_t)g.a.pad == (g.a.kh - 1) * (int64_t)g.a.dilation && g.a.kh == g.a.kw &&
+	    g.x.d[3] <= ROW_MAX) {
+		/* Depthwise, stride 1, as much padding as the taps reach: dx
+		 * is dy, padded like x, convolved with the flipped taps,
+		 * dx[h, w] = sum w(i, j) dy_pad[h + (kh-1-i) d, w + (kw-1-j) d],
+		 * each row in a local array.  dy's plane is x's shape. */
+		int h = kb_var(kb, "h"), w = kb_var(kb, "w"), i = kb_var(kb, "i"), j = kb_var(kb, "j");
+		int64_t d = g.a.dilation;
+		IrShape ws = ir_shape4(g.y.d[1], 1, g.a.kh, g.a.kw);
+		LExpr *r = ADD(V(h), MUL(SUB(I(g.a.kh - 1), V(i)), I(d)));
+		LExpr *cc = ADD(V(w), MUL(SUB(I(g.a.kw - 1), V(j)), I(d)));
+		RowSum rs = {.rows = g.x.d[2], .cols = g.x.d[3], .out = c.out, .pad = c.pad,
+			     .out_base = plane, .init = R(0), .row = h, .col = w, .i = i, .j = j,
+			     .weight = LD(c.w, kb_at4(P, &ws, V(c.xc), I(0), V(i), V(j))),
+			     .at = ADD(c.pbase, ADD(MUL(r, I(pad_w(&g))), cc))};
+		LExpr *dy_plane = MUL(ADD(MUL(V(c.n), I(g.y.d[1])), V(c.xc)), I(hw));
+		LStmt *per = SEQ(pad_copy(kb, &g, c.pad, c.pbase, c.in, dy_plane, true),
+				 rows_of_taps(kb, &g, &rs));
+		kb_finish(kb, "depthwise_conv_bwd_data",
+			  PFOR(c.n, I(0), I(g.x.d[0]), FOR(c.xc, I(0), I(g.x.d[1]), per)));
+		return;
+	}
 	LStmt *per_in = SEQ(LET(c.xc, ADD(MUL(V(gr), I(g.cig)), V(c.ci))),
 			    FOR(z, I(0), I(pad_h(&g) * pad_w(&g)), STORE(c.pad, ADD(c.pbase, V(z)), R(0))),
 			    FOR(col, I(0), I(g.cog),

@@ -37,6 +37,13 @@ int lp_var(LProgram *p, const char *name, LType type)
 	return p->nvar++;
 }
 
+int lp_array(LProgram *p, const char *name, int64_t len)
+{
+	int v = lp_var(p, name, LT_REAL);
+	p->var[v].len = len;
+	return v;
+}
+
 /* Whether buffers a and b are the same memory: the same buffer, or views
  * made twice of the same part of one (an inline expression read at
  * several places of a kernel makes its views at each). */
@@ -72,6 +79,7 @@ typedef struct Text {
 	size_t n, cap;
 	int *var_no;   /* per program variable: its number in this kernel, or -1 */
 	int next_var;
+	const LProgram *p;
 } Text;
 
 static void put(Text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -113,6 +121,11 @@ static void key_expr(Text *t, const LExpr *e)
 		return;
 	case LE_VAR:
 		put(t, "v%d", var_no(t, e->var));
+		if (e->a) {
+			put(t, "[");
+			key_expr(t, e->a);
+			put(t, "]");
+		}
 		return;
 	case LE_LOAD:
 		put(t, "s%d[", e->buf);
@@ -148,7 +161,7 @@ static void key_stmts(Text *t, const LStmt *s)
 		case LS_FOR:
 			for (int i = 0; i < s->nsums; i++)
 				put(t, "+v%d", var_no(t, s->sums[i]));
-			put(t, "v%d:", var_no(t, s->var));
+			put(t, "v%d:u%d:", var_no(t, s->var), s->unroll);
 			key_expr(t, s->lo);
 			put(t, ",");
 			key_expr(t, s->hi);
@@ -158,8 +171,18 @@ static void key_stmts(Text *t, const LStmt *s)
 			break;
 		case LS_LET:
 		case LS_SET:
-			put(t, "v%d=", var_no(t, s->var));
-			key_expr(t, s->a);
+			put(t, "v%d", var_no(t, s->var));
+			if (s->idx) {
+				put(t, "[");
+				key_expr(t, s->idx);
+				put(t, "]");
+			}
+			if (s->a) {
+				put(t, "=");
+				key_expr(t, s->a);
+			} else {
+				put(t, "[%" PRId64 "]", t->p->var[s->var].len);
+			}
 			break;
 		case LS_STORE:
 		case LS_ACCUM:
@@ -201,7 +224,7 @@ static void key_stmts(Text *t, const LStmt *s)
 
 const char *lk_key(LProgram *p, const LStmt *body)
 {
-	Text t = {0};
+	Text t = {.p = p};
 	t.var_no = malloc((size_t)(p->nvar > 0 ? p->nvar : 1) * sizeof *t.var_no);
 	if (!t.var_no) {
 		fputs("nasc: out of memory\n", stderr);
@@ -333,6 +356,13 @@ LExpr *lx_var(LProgram *p, int var)
 {
 	LExpr *e = expr(p, LE_VAR, p->var[var].type);
 	e->var = var;
+	return e;
+}
+
+LExpr *lx_elem(LProgram *p, int var, LExpr *idx)
+{
+	LExpr *e = lx_var(p, var);
+	e->a = idx;
 	return e;
 }
 
@@ -473,6 +503,24 @@ LStmt *ls_let(LProgram *p, int var, LExpr *a)
 	LStmt *s = stmt(p, LS_LET);
 	s->var = var;
 	s->a = a;
+	return s;
+}
+
+LStmt *ls_local(LProgram *p, int var)
+{
+	return ls_let(p, var, NULL);
+}
+
+LStmt *ls_set_elem(LProgram *p, int var, LExpr *idx, LExpr *a)
+{
+	LStmt *s = ls_set(p, var, a);
+	s->idx = idx;
+	return s;
+}
+
+LStmt *ls_unrolled(LStmt *s, int n)
+{
+	s->unroll = n;
 	return s;
 }
 

@@ -3,14 +3,14 @@
  *
  * A program is a list of buffers, a list of kernels, and entry points
  * that call kernels in order on buffers.  A kernel is a tree of statements
- * (counted loops, scalar lets and assignments, stores, conditionals, and
- * calls to a matrix multiply and to the noise source) over expressions on
- * 64-bit integers and reals, reading and writing its parameters ("slots"),
- * which each call binds to buffers.  Every bound and offset is an
- * expression the backend sees whole, and nearly all are constants: shapes
- * are static, so a kernel is specialized to its shapes.  Kernels that come
- * out the same (the same op on the same shapes, in every cell and edge)
- * are kept once: see lp_call.
+ * (counted loops, scalar lets and assignments, small local arrays, stores,
+ * conditionals, and calls to a matrix multiply and to the noise source)
+ * over expressions on 64-bit integers and reals, reading and writing its
+ * parameters ("slots"), which each call binds to buffers.  Every bound and
+ * offset is an expression the backend sees whole, and nearly all are
+ * constants: shapes are static, so a kernel is specialized to its shapes.
+ * Kernels that come out the same (the same op on the same shapes, in
+ * every cell and edge) are kept once: see lp_call.
  *
  * Nodes live in the program's arena and are never freed one by one. */
 #ifndef NASC_LOOP_H
@@ -75,15 +75,15 @@ struct LExpr {
 	LOp op;
 	int64_t i;          /* LE_INT; LE_RUN: the LRunField */
 	double r;           /* LE_REAL */
-	int var;            /* LE_VAR */
+	int var;            /* LE_VAR (a: the element, when var is a local array) */
 	int buf;            /* LE_LOAD: a slot of the kernel */
 	LExpr *a, *b, *c;   /* operands; LE_LOAD: a is the index */
 };
 
 typedef enum LStmtKind {
 	LS_FOR,     /* for var in [lo, hi): body */
-	LS_LET,     /* declare var = a */
-	LS_SET,     /* var = a */
+	LS_LET,     /* declare var = a; a local array: declare it, a is NULL */
+	LS_SET,     /* var = a; a local array's element: var[idx] = a */
 	LS_STORE,   /* buf[idx] = a */
 	LS_ACCUM,   /* buf[idx] += a */
 	LS_IF,      /* if (a) body else els */
@@ -108,6 +108,10 @@ struct LStmt {
 	int var;            /* FOR, LET, SET */
 	LExpr *lo, *hi;     /* FOR */
 	bool parallel;      /* FOR: iterations may run on several threads */
+	int unroll;         /* FOR: at most this many iterations, to be unrolled
+			     * fully (so a local array indexed by the
+			     * variable can live in registers); 0: the
+			     * backend's choice */
 	int *sums;          /* FOR: accumulators the body only adds to, which a */
 	int nsums;          /* backend may split into lanes (fixed, not per run) */
 	LStmt *body, *els;  /* FOR, IF */
@@ -121,6 +125,7 @@ struct LStmt {
 typedef struct LVarInfo {
 	const char *name;
 	LType type;
+	int64_t len;        /* a local array of len reals in a kernel, or 0 */
 } LVarInfo;
 
 enum { LK_MAX_SLOTS = 64 };
@@ -177,6 +182,10 @@ int lp_buf(LProgram *p, const char *name, LSpace space, int64_t offset, int64_t 
  * the mixture weights of one edge). */
 int lp_view(LProgram *p, const char *name, int of, int64_t at, int64_t count);
 int lp_var(LProgram *p, const char *name, LType type);
+/* A local array of len reals: declared by ls_local in a kernel, read by
+ * lx_elem and written by ls_set_elem.  Small, so that indexed by
+ * constants (in loops that are unrolled) it can live in registers. */
+int lp_array(LProgram *p, const char *name, int64_t len);
 
 /* The slot of kernel kb that stands for buffer buf (made on first use);
  * `write` when the kernel stores to it. */
@@ -194,6 +203,7 @@ const char *lk_key(LProgram *p, const LStmt *body);
 LExpr *lx_int(LProgram *p, int64_t v);
 LExpr *lx_real(LProgram *p, double v);
 LExpr *lx_var(LProgram *p, int var);
+LExpr *lx_elem(LProgram *p, int var, LExpr *idx);
 /* A load of slot `buf`: typed real until lp_call, which knows the
  * buffer behind each slot, types it and what is built on it. */
 LExpr *lx_load(LProgram *p, int buf, LExpr *idx);
@@ -229,6 +239,10 @@ LStmt *ls_pfor(LProgram *p, int var, LExpr *lo, LExpr *hi, LStmt *body);
  * stay reproducible. */
 LStmt *ls_rfor(LProgram *p, int var, LExpr *lo, LExpr *hi, LStmt *body, int n, const int *sums);
 LStmt *ls_let(LProgram *p, int var, LExpr *a);
+LStmt *ls_local(LProgram *p, int var);
+LStmt *ls_set_elem(LProgram *p, int var, LExpr *idx, LExpr *a);
+/* Loop s (a FOR of at most n iterations) marked to be unrolled fully. */
+LStmt *ls_unrolled(LStmt *s, int n);
 LStmt *ls_set(LProgram *p, int var, LExpr *a);
 LStmt *ls_store(LProgram *p, int buf, LExpr *idx, LExpr *a);
 LStmt *ls_accum(LProgram *p, int buf, LExpr *idx, LExpr *a);

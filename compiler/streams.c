@@ -42,7 +42,7 @@ static bool uses_var(const LExpr *e, int var)
 	if (!e)
 		return false;
 	if (e->kind == LE_VAR)
-		return e->var == var;
+		return e->var == var || uses_var(e->a, var);
 	return uses_var(e->a, var) || uses_var(e->b, var) || uses_var(e->c, var);
 }
 
@@ -80,7 +80,7 @@ static bool loads_slot(const LExpr *e, int slot)
 static bool unit_stride(const LExpr *idx, int var)
 {
 	if (idx->kind == LE_VAR)
-		return idx->var == var;
+		return idx->var == var && !idx->a;
 	if (idx->kind == LE_BIN && idx->op == LO_ADD)
 		return (unit_stride(idx->a, var) && !uses_var(idx->b, var)) ||
 		       (unit_stride(idx->b, var) && !uses_var(idx->a, var));

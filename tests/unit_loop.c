@@ -312,6 +312,47 @@ static void test_not_split(void **state)
 	}
 }
 
+/* A row summed in a local array: n copies of y[i] = sum_j x_j[i] over an
+ * array of len, the loop over j unrolled by `unroll`. */
+static LStmt *row_sum(Kernel *k, int64_t len, int unroll)
+{
+	LProgram *P = &k->p;
+	int acc = lp_array(P, "acc", len), j = lp_var(P, "j", LT_INT), i = k->i;
+	LExpr *x = lx_load(P, k->x[0], lx_bin(P, LO_ADD, lx_var(P, i),
+					       lx_bin(P, LO_MUL, lx_var(P, j), lx_int(P, len))));
+	LStmt *add = ls_for(P, i, lx_int(P, 0), lx_int(P, len),
+			    ls_set_elem(P, acc, lx_var(P, i),
+					lx_bin(P, LO_ADD, lx_elem(P, acc, lx_var(P, i)), x)));
+	return LS_SEQ(ls_local(P, acc),
+		      ls_for(P, i, lx_int(P, 0), lx_int(P, len),
+			     ls_set_elem(P, acc, lx_var(P, i), lx_real(P, 0))),
+		      ls_unrolled(ls_for(P, j, lx_int(P, 0), lx_int(P, 4), add), unroll),
+		      ls_for(P, i, lx_int(P, 0), lx_int(P, len),
+			     ls_store(P, k->y, lx_var(P, i), lx_elem(P, acc, lx_var(P, i)))));
+}
+
+/* Kernels that differ only in a local array's length, or in unrolling,
+ * are different kernels; the same ones are shared. */
+static void test_local_array_keys(void **state)
+{
+	(void)state;
+	Kernel k;
+	kernel_begin(&k, 1, 64);
+	LProgram *P = &k.p;
+	const struct {
+		int64_t len;
+		int unroll;
+		int kernels;   /* after this one */
+	} calls[] = {{8, 4, 1}, {8, 4, 1}, {16, 4, 2}, {8, 0, 3}, {8, 2, 4}, {16, 4, 4}};
+	for (size_t c = 0; c < sizeof calls / sizeof calls[0]; c++) {
+		lp_call(P, &k.entry, &k.kb, row_sum(&k, calls[c].len, calls[c].unroll), "t", "t");
+		assert_int_equal(P->nkern, calls[c].kernels);
+	}
+	/* and the key shows the element read, not only the array */
+	assert_non_null(strstr(P->kern[0].key, "v0[v1]=(0 v0[v1],"));
+	arena_free(&k.arena);
+}
+
 int main(void)
 {
 	cmocka_set_message_output(CM_OUTPUT_TAP);
@@ -320,6 +361,7 @@ int main(void)
 		cmocka_unit_test(test_split_short),
 		cmocka_unit_test(test_split_chunks),
 		cmocka_unit_test(test_not_split),
+		cmocka_unit_test(test_local_array_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
