@@ -239,7 +239,9 @@ const char *lk_key(LProgram *p, const LStmt *body)
 	return k;
 }
 
-static bool is_compare(LOp op);
+static LType bin_type(LOp op, const LExpr *a, const LExpr *b);
+static LType un_type(LOp op, const LExpr *a);
+static LType select_type(const LExpr *a, const LExpr *b);
 
 /* The types of e, from its loads up: a load has the type of the buffer
  * its slot stands for, which only the kernel's slots tell (lx_load sees a
@@ -256,14 +258,13 @@ static void retype(const LProgram *p, const LKBuild *kb, LExpr *e)
 		e->type = p->buf[kb->buf[e->buf]].is_int ? LT_INT : LT_REAL;
 		break;
 	case LE_BIN:
-		e->type = is_compare(e->op) ? LT_BOOL
-			  : e->a->type == LT_F64 || e->b->type == LT_F64 ? LT_F64 : e->a->type;
+		e->type = bin_type(e->op, e->a, e->b);
 		break;
 	case LE_UN:
-		e->type = e->op == LO_TO_REAL ? LT_REAL : e->a->type;
+		e->type = un_type(e->op, e->a);
 		break;
 	case LE_SELECT:
-		e->type = e->b->type == LT_F64 || e->c->type == LT_F64 ? LT_F64 : e->b->type;
+		e->type = select_type(e->b, e->c);
 		break;
 	default:
 		break;
@@ -380,10 +381,28 @@ static bool is_compare(LOp op)
 	return op >= LO_LT && op <= LO_OR;
 }
 
+/* The type rules, which the constructors and lp_call's retyping share: a
+ * comparison is a bool, else double wins, else the first operand's. */
+static LType bin_type(LOp op, const LExpr *a, const LExpr *b)
+{
+	if (is_compare(op))
+		return LT_BOOL;
+	return a->type == LT_F64 || b->type == LT_F64 ? LT_F64 : a->type;
+}
+
+static LType un_type(LOp op, const LExpr *a)
+{
+	return op == LO_TO_REAL ? LT_REAL : a->type;
+}
+
+static LType select_type(const LExpr *a, const LExpr *b)
+{
+	return a->type == LT_F64 || b->type == LT_F64 ? LT_F64 : a->type;
+}
+
 LExpr *lx_bin(LProgram *p, LOp op, LExpr *a, LExpr *b)
 {
-	LType t = a->type == LT_F64 || b->type == LT_F64 ? LT_F64 : a->type;
-	LExpr *e = expr(p, LE_BIN, is_compare(op) ? LT_BOOL : t);
+	LExpr *e = expr(p, LE_BIN, bin_type(op, a, b));
 	e->op = op;
 	e->a = a;
 	e->b = b;
@@ -392,7 +411,7 @@ LExpr *lx_bin(LProgram *p, LOp op, LExpr *a, LExpr *b)
 
 LExpr *lx_un(LProgram *p, LOp op, LExpr *a)
 {
-	LExpr *e = expr(p, LE_UN, op == LO_TO_REAL ? LT_REAL : a->type);
+	LExpr *e = expr(p, LE_UN, un_type(op, a));
 	e->op = op;
 	e->a = a;
 	return e;
@@ -400,7 +419,7 @@ LExpr *lx_un(LProgram *p, LOp op, LExpr *a)
 
 LExpr *lx_select(LProgram *p, LExpr *cond, LExpr *a, LExpr *b)
 {
-	LExpr *e = expr(p, LE_SELECT, a->type == LT_F64 || b->type == LT_F64 ? LT_F64 : a->type);
+	LExpr *e = expr(p, LE_SELECT, select_type(a, b));
 	e->a = cond;
 	e->b = a;
 	e->c = b;
