@@ -317,9 +317,14 @@ static void buf_ptr(Emit *e, int b)
 		[LS_Y] = "Y",     [LS_RUNNING] = "R", [LS_DROP] = "D",    [LS_TANGENT] = "T",
 	};
 	const LBuf *x = &e->p->buf[b];
-	fputs(base[x->space], e->out);
+	/* an int64 buffer in the arena (a max pool's argmax): its offset
+	 * counts reals, and the plan keeps it 8-byte aligned */
+	bool cast = x->is_int && x->space == LS_ARENA;
+	fprintf(e->out, "%s%s", cast ? "(int64_t *)(" : "", base[x->space]);
 	if (x->space != LS_X && x->space != LS_Y)
 		fprintf(e->out, " + %" PRId64, x->offset);
+	if (cast)
+		fputc(')', e->out);
 }
 
 /* The entry points call their kernels in parts of this many calls, each a

@@ -5,9 +5,16 @@
  * columns where it lands inside the image (kb_each_tap): padding never
  * enters a max, and counts in an average only with count_pad.  Ties go to
  * the first maximum in row-major window order: the max-pool gradient hands
- * each output's gradient to the first tap equal to the output, taps in
- * that order. */
+ * each output's gradient to it, and the selection reads there.
+ *
+ * Where the plan gives a max pool an argmax buffer (lower.c), the pool
+ * writes the flat index of each window's first maximum into it, and the
+ * gradient and selection of that window over the same input read it: one
+ * pass over the output, however large the window.  In a Hessian product
+ * the pool runs once, in the preparation, and they in every product. */
 #include "kern.h"
+
+#include <stdlib.h>
 
 /* The pool as the geometry of a one-channel-per-group window. */
 static Geo pool_geo(const IrShape *x, const IrShape *y, const IrAttr *a)
@@ -21,7 +28,8 @@ static Geo pool_geo(const IrShape *x, const IrShape *y, const IrAttr *a)
 typedef struct PoolCtx {
 	int q;           /* the plane */
 	int out, in;     /* slots */
-	int y, rem;      /* max_pool_bwd: the pool's output, what is left of dy */
+	int arg;         /* max_pool: the argmax slot, or -1 */
+	int scaled;      /* avg_pool_bwd: dy over each divisor, or -1 */
 	IrOp op;
 	bool count_pad;
 } PoolCtx;
@@ -59,21 +67,19 @@ static LStmt *pool_tap(KB *kb, const Geo *g, LExpr *i, LExpr *j, LExpr *h0, LExp
 	switch (c->op) {
 	case IR_MAX_POOL:
 		s = STORE(c->out, o, BIN(LO_MAX, LD(c->out, o), LD(c->in, x)));
+		if (c->arg >= 0) /* before the max moves: only a larger value takes it */
+			s = SEQ(STORE(c->arg, o, lx_select(P, BIN(LO_GT, LD(c->in, x), LD(c->out, o)), x,
+							   LD(c->arg, o))),
+				s);
 		break;
 	case IR_AVG_POOL:
 		s = ACCUM(c->out, o, LD(c->in, x));
 		break;
 	case IR_AVG_POOL_BWD:
-		s = ACCUM(c->out, x, RDIV(LD(c->in, o), divisor(kb, g, ho, wo)));
+		s = ACCUM(c->out, x, c->scaled >= 0 ? LD(c->scaled, o) : RDIV(LD(c->in, o), divisor(kb, g, ho, wo)));
 		break;
-	default: { /* max_pool_bwd: the first tap equal to the max takes what is left */
-		int take = kb_var(kb, "take");
-		LExpr *t = BIN(LO_EQ, LD(c->in, x), LD(c->y, o));
-		s = SEQ(LET(take, lx_select(P, t, I(1), I(0))),
-			ACCUM(c->out, x, lx_select(P, BIN(LO_NE, V(take), I(0)), LD(c->rem, o), R(0))),
-			STORE(c->rem, o, lx_select(P, BIN(LO_NE, V(take), I(0)), R(0), LD(c->rem, o))));
-		break;
-	}
+	default:
+		abort();
 	}
 	return FOR(ho, h0, h1, FOR(wo, w0, w1, s));
 }
@@ -103,9 +109,14 @@ static void pool_forward(KB *kb)
 	const IrShape *xs = kb_ishape(kb, 0), *ys = &kb->n->shape;
 	Geo g = pool_geo(xs, ys, &kb->n->at);
 	bool is_max = kb->n->op == IR_MAX_POOL;
-	PoolCtx c = {.q = kb_var(kb, "q"), .out = kb_out(kb), .in = kb_in(kb, 0), .op = kb->n->op};
-	LStmt *body = SEQ(plane_fill(kb, c.out, ys, c.q, R(is_max ? -1.0 / 0.0 : 0), -1),
-			  kb_each_tap(kb, &g, pool_tap, &c));
+	PoolCtx c = {.q = kb_var(kb, "q"), .out = kb_out(kb), .in = kb_in(kb, 0), .op = kb->n->op,
+		     .arg = -1, .scaled = -1};
+	LStmt *body = plane_fill(kb, c.out, ys, c.q, R(is_max ? -1.0 / 0.0 : 0), -1);
+	if (is_max && kb->k->arg[kb->k->v] >= 0) {
+		c.arg = kb_buf(kb, kb->k->arg[kb->k->v], true);
+		body = SEQ(body, plane_fill(kb, c.arg, ys, c.q, I(-1), -1));
+	}
+	body = SEQ(body, kb_each_tap(kb, &g, pool_tap, &c));
 	if (!is_max) {
 		int ho = kb_var(kb, "ho"), wo = kb_var(kb, "wo");
 		LExpr *o = at(P, ys, c.q, V(ho), V(wo));
@@ -116,33 +127,52 @@ static void pool_forward(KB *kb)
 	kb_finish(kb, is_max ? "max_pool" : "avg_pool", per_plane(kb, xs, c.q, body));
 }
 
+/* avg_pool_bwd(dy): each tap adds dy over its output's divisor to the
+ * input it read.  A divisor that varies (no count_pad) is computed, and
+ * divided by, once per output, into the scratch buffer, rather than once
+ * per tap: the same quotients. */
 static void avg_pool_bwd(KB *kb)
 {
+	LProgram *P = kb->p;
+	const KernCtx *k = kb->k;
 	const IrShape *xs = &kb->n->shape, *ys = kb_ishape(kb, 0);
 	Geo g = pool_geo(xs, ys, &kb->n->at);
-	PoolCtx c = {.q = kb_var(kb, "q"), .out = kb_out(kb), .in = kb_in(kb, 0), .op = kb->n->op};
-	LStmt *body = SEQ(plane_fill(kb, c.out, xs, c.q, lx_real(kb->p, 0), -1),
-			  kb_each_tap(kb, &g, pool_tap, &c));
+	PoolCtx c = {.q = kb_var(kb, "q"), .out = kb_out(kb), .in = kb_in(kb, 0), .op = kb->n->op,
+		     .arg = -1, .scaled = -1};
+	LStmt *body = plane_fill(kb, c.out, xs, c.q, lx_real(kb->p, 0), -1);
+	if (!g.a.count_pad) {
+		int ho = kb_var(kb, "ho"), wo = kb_var(kb, "wo");
+		LExpr *o = at(P, ys, c.q, V(ho), V(wo));
+		c.scaled = kb_buf(kb, k->scratch[k->v], true);
+		body = SEQ(body, FOR(ho, I(0), I(ys->d[2]),
+				     FOR(wo, I(0), I(ys->d[3]),
+					 STORE(c.scaled, o, RDIV(LD(c.in, o), divisor(kb, &g, ho, wo))))));
+	}
+	body = SEQ(body, kb_each_tap(kb, &g, pool_tap, &c));
 	kb_finish(kb, "avg_pool_bwd", per_plane(kb, xs, c.q, body));
 }
 
-/* max_pool_bwd(x, dy) with the pool's output y at hand: what is left of
- * each output's dy goes to the first tap equal to y. */
-static void max_pool_bwd(KB *kb)
+/* max_pool_bwd(x, dy) (x, dy sent to each window's first max) and
+ * max_pool_select(x, v) (v read there), with the pool's argmax at hand:
+ * output by output. */
+static void max_pool_by_arg(KB *kb, bool bwd)
 {
+	LProgram *P = kb->p;
 	const KernCtx *k = kb->k;
-	const IrShape *xs = kb_ishape(kb, 0), *ys = kb_ishape(kb, 1);
-	Geo g = pool_geo(xs, ys, &kb->n->at);
-	PoolCtx c = {.q = kb_var(kb, "q"), .out = kb_out(kb), .in = kb_in(kb, 0), .op = kb->n->op};
-	int dy = kb_in(kb, 1);
-	c.y = kb_buf(kb, k->aux[k->v], false);
-	c.rem = kb_buf(kb, k->scratch[k->v], true);
-	LStmt *body = SEQ(plane_fill(kb, c.out, xs, c.q, lx_real(kb->p, 0), -1),
-			  plane_fill(kb, c.rem, ys, c.q, NULL, dy), kb_each_tap(kb, &g, pool_tap, &c));
-	kb_finish(kb, "max_pool_bwd", per_plane(kb, xs, c.q, body));
+	const IrShape *xs = kb_ishape(kb, 0), *ys = bwd ? kb_ishape(kb, 1) : &kb->n->shape;
+	int q = kb_var(kb, "q"), i = kb_var(kb, "i"), a = kb_var(kb, "a");
+	int out = kb_out(kb), v = kb_in(kb, 1), arg = kb_buf(kb, k->arg[k->v], false);
+	int64_t hw = ys->d[2] * ys->d[3];
+	LExpr *yi = ADD(MUL(V(q), I(hw)), V(i)), *found = BIN(LO_GE, V(a), I(0));
+	LStmt *each = bwd ? IF(found, ACCUM(out, V(a), LD(v, yi)), NULL)
+			  : STORE(out, yi, lx_select(P, found, LD(v, IMAX(V(a), I(0))), R(0)));
+	LStmt *body = FOR(i, I(0), I(hw), SEQ(LET(a, LD(arg, yi)), each));
+	if (bwd)
+		body = SEQ(plane_fill(kb, out, xs, q, R(0), -1), body);
+	kb_finish(kb, bwd ? "max_pool_bwd" : "max_pool_select", per_plane(kb, xs, q, body));
 }
 
-/* ---- without the forward output: each window's first maximum found in turn ---- */
+/* ---- without an argmax: each window's first maximum found in turn ---- */
 
 typedef struct Win {
 	const IrShape *x, *y;
@@ -201,13 +231,11 @@ bool kern_pool(KernCtx *k)
 		avg_pool_bwd(&kb);
 		return true;
 	case IR_MAX_POOL_BWD:
-		if (k->aux[k->v] >= 0)
-			max_pool_bwd(&kb);
-		else
-			max_pool_scan(&kb, true);
-		return true;
 	case IR_MAX_POOL_SELECT:
-		max_pool_scan(&kb, false);
+		if (k->arg[k->v] >= 0)
+			max_pool_by_arg(&kb, kb.n->op == IR_MAX_POOL_BWD);
+		else
+			max_pool_scan(&kb, kb.n->op == IR_MAX_POOL_BWD);
 		return true;
 	default:
 		return false;

@@ -14,8 +14,8 @@
 int64_t scratch_size(const IrGraph *g, int v)
 {
 	const IrNode *n = &g->node[v];
-	if (n->op == IR_MAX_POOL_BWD) /* what is left of dy to hand out (kern_pool.c) */
-		return ir_numel(g->node[n->in[1]].shape);
+	if (n->op == IR_AVG_POOL_BWD && !n->at.count_pad) /* dy over each divisor (kern_pool.c) */
+		return ir_numel(g->node[n->in[0]].shape);
 	if (n->op == IR_CONV2D || n->op == IR_CONV2D_BWD_DATA || n->op == IR_CONV2D_BWD_FILTER) {
 		/* kern_conv.c: a padded copy of an input plane per thread (per
 		 * sample, or per output channel for the filter gradient, which

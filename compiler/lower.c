@@ -175,7 +175,7 @@ typedef struct Plan {
 	int *stats;          /* per value: the buffer of the batch statistics it reads, or -1 */
 	int *stats_of;       /* per value: the batch norm whose statistics it reads, or -1 */
 	int *scratch;        /* per value: its scratch buffer, or -1 */
-	int *aux;            /* per value: the forward buffer it may reuse, or -1 */
+	int *arg;            /* per value: the argmax buffer it writes or reads, or -1 */
 	int64_t reals;       /* arena size */
 	int64_t ones;        /* arena offset of ndrop x batch ones */
 } Plan;
@@ -186,7 +186,7 @@ static void plan_free(Plan *pl)
 	free(pl->stats);
 	free(pl->stats_of);
 	free(pl->scratch);
-	free(pl->aux);
+	free(pl->arg);
 }
 
 static bool is_leaf(IrOp op)
@@ -246,28 +246,33 @@ static void plan_group(Lowered *L, const IrGraph *g, const char *member, const c
 	}
 	last[g->loss] = last[g->logits] = end;
 
-	/* a max-pool gradient reads its forward pool's output, which is
-	 * then kept until it runs */
+	/* A max pool whose input a max_pool_bwd or max_pool_select of the
+	 * same window reads writes where each window's first maximum is (an
+	 * int64 per output), kept until the last of them: they read it
+	 * instead of searching the window again. */
 	int *pool_of = xcalloc((size_t)g->n, sizeof *pool_of);
 	memset(pool_of, -1, (size_t)g->n * sizeof *pool_of);
 	for (int v = 0; v < g->n; v++) {
 		const IrNode *n = &g->node[v];
-		if (member[v] && n->op == IR_MAX_POOL && pool_of[n->in[0]] < 0)
+		if (member[v] && n->op == IR_MAX_POOL && !n->inlined && !(again && again[v]) &&
+		    pool_of[n->in[0]] < 0)
 			pool_of[n->in[0]] = v;
 	}
-	int *aux_of = xcalloc((size_t)g->n, sizeof *aux_of);
+	int *arg_of = xcalloc((size_t)g->n, sizeof *arg_of);
+	int *arg_last = xcalloc((size_t)g->n, sizeof *arg_last);
 	for (int v = 0; v < g->n; v++) {
 		const IrNode *n = &g->node[v];
-		aux_of[v] = -1;
-		if (!member[v] || n->op != IR_MAX_POOL_BWD || pool_of[n->in[0]] < 0)
+		arg_of[v] = -1;
+		if (!member[v] || (n->op != IR_MAX_POOL_BWD && n->op != IR_MAX_POOL_SELECT) ||
+		    pool_of[n->in[0]] < 0)
 			continue;
-		const IrAttr *pa = &n->at, *pb = &g->node[pool_of[n->in[0]]].at;
-		if (pa->kh == pb->kh && pa->kw == pb->kw && pa->stride == pb->stride && pa->pad == pb->pad) {
-			int p = aux_of[v] = pool_of[n->in[0]];
-			last[p] = step[v] > last[p] ? step[v] : last[p];
-			if (step[v] >= first_again && step[p] < first_again)
-				last[p] = end;
-		}
+		int p = pool_of[n->in[0]];
+		const IrAttr *pa = &n->at, *pb = &g->node[p].at;
+		if (pa->kh != pb->kh || pa->kw != pb->kw || pa->stride != pb->stride || pa->pad != pb->pad)
+			continue;
+		arg_of[v] = arg_of[p] = p;
+		int until = step[v] >= first_again ? end : step[v];
+		arg_last[p] = until > arg_last[p] ? until : arg_last[p];
 	}
 	for (int i = 0; i < g->nout; i++)
 		last[g->out[i].v] = end;
@@ -292,9 +297,11 @@ static void plan_group(Lowered *L, const IrGraph *g, const char *member, const c
 	}
 
 	/* one item per arena value, one per statistics buffer (mean,
-	 * 1/sqrt(var + eps) and var per channel), one per scratch buffer, and
-	 * the mask of ones a run without drop-path reads, all along */
-	PlanItem *items = xcalloc((size_t)g->n * 3 + 1, sizeof *items);
+	 * 1/sqrt(var + eps) and var per channel), one per scratch buffer, one
+	 * per max pool's argmax (two reals per int64, room in either
+	 * precision), and the mask of ones a run without drop-path reads,
+	 * all along */
+	PlanItem *items = xcalloc((size_t)g->n * 4 + 1, sizeof *items);
 	for (int v = 0; v < g->n; v++) {
 		const IrNode *n = &g->node[v];
 		bool room = member[v] && !is_leaf(n->op) && !n->inlined;
@@ -306,10 +313,13 @@ static void plan_group(Lowered *L, const IrGraph *g, const char *member, const c
 						     .first = step[v], .last = stats_last[v]};
 		items[2 * g->n + v] = (PlanItem){.size = member[v] ? times * scratch_size(g, v) : 0,
 						 .first = step[v], .last = step[v]};
+		if (arg_of[v] == v)
+			items[3 * g->n + v] = (PlanItem){.size = 2 * ir_numel(n->shape), .first = step[v],
+							 .last = arg_last[v]};
 	}
-	items[3 * g->n] = (PlanItem){.size = L->ndrop * L->batch, .first = 0, .last = end};
-	pl->reals = plan_arena(items, 3 * g->n + 1, ALIGN);
-	pl->ones = items[3 * g->n].offset;
+	items[4 * g->n] = (PlanItem){.size = L->ndrop * L->batch, .first = 0, .last = end};
+	pl->reals = plan_arena(items, 4 * g->n + 1, ALIGN);
+	pl->ones = items[4 * g->n].offset;
 
 	pl->vbuf = xcalloc((size_t)g->n, sizeof *pl->vbuf);
 	pl->scratch = xcalloc((size_t)g->n, sizeof *pl->scratch);
@@ -338,10 +348,14 @@ static void plan_group(Lowered *L, const IrGraph *g, const char *member, const c
 		}
 	}
 	pl->stats = xcalloc((size_t)g->n, sizeof *pl->stats);
-	pl->aux = xcalloc((size_t)g->n, sizeof *pl->aux);
+	pl->arg = xcalloc((size_t)g->n, sizeof *pl->arg);
+	for (int v = 0; v < g->n; v++)
+		if (arg_of[v] == v)
+			pl->arg[v] = lp_buf(&L->p, arena_printf(a, "argmax of %%%d", v), LS_ARENA,
+					    items[3 * g->n + v].offset, ir_numel(g->node[v].shape), true);
 	for (int v = 0; v < g->n; v++) {
 		pl->stats[v] = pl->stats_of[v] >= 0 ? sbuf[pl->stats_of[v]] : -1;
-		pl->aux[v] = aux_of[v] >= 0 ? pl->vbuf[aux_of[v]] : -1;
+		pl->arg[v] = arg_of[v] >= 0 ? pl->arg[arg_of[v]] : -1;
 	}
 	free(sbuf);
 	free(at);
@@ -350,7 +364,8 @@ static void plan_group(Lowered *L, const IrGraph *g, const char *member, const c
 	free(first_bn);
 	free(stats_last);
 	free(items);
-	free(aux_of);
+	free(arg_of);
+	free(arg_last);
 	free(pool_of);
 }
 
@@ -359,7 +374,7 @@ static void plan_group(Lowered *L, const IrGraph *g, const char *member, const c
 static void emit_value(Lowered *L, LEntry *e, const IrGraph *g, const Plan *pl, int v)
 {
 	KernCtx k = {.p = &L->p, .entry = e, .g = g, .vbuf = pl->vbuf, .stats = pl->stats,
-		     .stats_own = pl->stats_of[v] == v, .scratch = pl->scratch, .aux = pl->aux, .v = v};
+		     .stats_own = pl->stats_of[v] == v, .scratch = pl->scratch, .arg = pl->arg, .v = v};
 	if (!(kern_elem(&k) || kern_reduce(&k) || kern_conv(&k) || kern_pool(&k))) {
 		fprintf(stderr, "nasc: internal error: no kernel for %s\n", ir_prims[g->node[v].op].name);
 		abort();

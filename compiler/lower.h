@@ -74,8 +74,10 @@ typedef struct KernCtx {
 	const int *stats;    /* per value: the buffer of its batch statistics, or -1 */
 	bool stats_own;      /* value v computes them (else they are there to read) */
 	const int *scratch;  /* per value: a buffer of scratch_size() reals, or -1 */
-	const int *aux;      /* per value: a buffer of the forward pass it may reuse, or -1
-				(max_pool_bwd: its max_pool's output) */
+	const int *arg;      /* per value: where each window's first maximum is, an
+				int64 flat index into the input per output, or -1;
+				a max_pool writes it, its max_pool_bwd and
+				max_pool_select read it (lower.c) */
 	int v;               /* the value being lowered */
 } KernCtx;
 
