@@ -259,7 +259,8 @@ static int decompose_bn_grad(Ad *ad, int n)
 
 /* bn_grad_jvp(x, v, t) = -r (mean(xhat t) g + mean(v xhat) u + xhat
  * mean(v u)), with g = bn_grad(x, v), u = bn_grad(x, t) as in
- * decompose_bn_grad; only ever differentiated for third derivatives. */
+ * decompose_bn_grad, plus bn_grad(x, w) with a fourth input w; only ever
+ * differentiated for third derivatives. */
 static int decompose_bn_grad_jvp(Ad *ad, int n)
 {
 	int x = N(ad, n)->in[0], v = N(ad, n)->in[1], t = N(ad, n)->in[2];
@@ -274,7 +275,10 @@ static int decompose_bn_grad_jvp(Ad *ad, int n)
 	int mvx = bcast_c(ad, channel_mean(ad, mul(ad, v, xhat)), s);
 	int mvu = bcast_c(ad, channel_mean(ad, mul(ad, v, u)), s);
 	int terms[3] = {mul(ad, mxt, g), mul(ad, mvx, u), mul(ad, xhat, mvu)};
-	return scale(ad, mul(ad, r, add_list(ad, terms, 3)), -1.0);
+	int jvp = scale(ad, mul(ad, r, add_list(ad, terms, 3)), -1.0);
+	if (N(ad, n)->nin < 4)
+		return jvp;
+	return add(ad, jvp, op2(ad, IR_BN_GRAD, &eps, x, N(ad, n)->in[3]));
 }
 
 /* softmax_grad(y, v) = y (v - row_sum(y v)) */
@@ -614,8 +618,11 @@ static int jvp_rule(Ad *ad, int v, const int *t)
 		int r = t[1] >= 0 ? like2(ad, v, nd->in[0], t[1]) : -1;
 		if (t[0] < 0)
 			return r;
-		int in[3] = {nd->in[0], nd->in[1], t[0]};
-		return add(ad, r, kin(ad, IR_BN_GRAD_JVP, v, nd->shape, 3, in));
+		/* both: one kernel for the sum, not two and an add */
+		int in[4] = {nd->in[0], nd->in[1], t[0], t[1]};
+		if (t[1] >= 0)
+			return kin(ad, IR_BN_GRAD_JVP, v, nd->shape, 4, in);
+		return kin(ad, IR_BN_GRAD_JVP, v, nd->shape, 3, in);
 	}
 	case IR_BN_GRAD_JVP:
 		return jvp_decomposed(ad, v);

@@ -381,8 +381,9 @@ static void bn_grad(const IrNode *nd, const double *x, const double *v, double *
  * bn_grad, u = bn_grad(x, t) = d xhat / de and g = bn_grad(x, v),
  * dr/de = -r^2 mean(xhat t), so
  *   -r (mean(xhat t) g + mean(v xhat) u + xhat mean(v u)). */
+/* bn_grad_jvp(x, v, t [, w]): with w, bn_grad(x, w) is added. */
 static void bn_grad_jvp(const IrNode *nd, const double *x, const double *v, const double *t,
-			double *y)
+			const double *w, double *y)
 {
 	const IrShape *s = &nd->shape;
 	int64_t per = ir_numel(*s) / s->d[1], hw = per / s->d[0], total = ir_numel(*s);
@@ -424,6 +425,11 @@ static void bn_grad_jvp(const IrNode *nd, const double *x, const double *v, cons
 				double xh = (x[k] - mean) * r;
 				y[k] = -r * (mxt * g[k] + mvx * u[k] + xh * mvu);
 			}
+	}
+	if (w) {
+		bn_grad(nd, x, w, g);
+		for (int64_t k = 0; k < total; k++)
+			y[k] += g[k];
 	}
 	free(g);
 	free(u);
@@ -765,7 +771,8 @@ int interp_run(Interp *it, char *err, size_t errlen)
 			bn_grad(nd, x, it->val[nd->in[1]], y);
 			break;
 		case IR_BN_GRAD_JVP:
-			bn_grad_jvp(nd, x, it->val[nd->in[1]], it->val[nd->in[2]], y);
+			bn_grad_jvp(nd, x, it->val[nd->in[1]], it->val[nd->in[2]],
+				    nd->nin > 3 ? it->val[nd->in[3]] : NULL, y);
 			break;
 		case IR_SOFTMAX_GRAD: {
 			const double *dv = it->val[nd->in[1]];

@@ -333,7 +333,10 @@ static void bn_grad(KB *kb)
  *   - mvx a1), a = -r^2 a1, b = -r^2 mvx, k = 2 r^2 a1 mvx - r mvu,
  *   c = r k, d = r^2 (a1 Sv/m + mvx St/m) - mean c.
  * One pass of sums and one of stores, rather than the twenty-odd passes
- * of its decomposition. */
+ * of its decomposition.  With a fourth input w, bn_grad(x, w) is added
+ * as in bn_grad_parts: sums of w and w (x - mean) more, and
+ *   out = a v + b t + r w + (c - bw) x + (d + dw) (r as a real, as there),
+ *   bw = r^3 Sw'/m, dw = mean bw - r Sw/m. */
 static void bn_grad_jvp_parts(KB *kb, const IrShape *s, int c, int n, int n2, ChanParts *q)
 {
 	LProgram *P = kb->p;
@@ -341,11 +344,12 @@ static void bn_grad_jvp_parts(KB *kb, const IrShape *s, int c, int n, int n2, Ch
 	int i = kb_var(kb, "i"), i2 = kb_var(kb, "i");
 	int64_t hw = s->rank == 4 ? s->d[2] * s->d[3] : 1;
 	int mean = kb_acc(kb, "mean"), rstd = kb_acc(kb, "rstd"), mr = kb_rvar(kb, "mean");
-	int vv = kb_rvar(kb, "v"), tv = kb_rvar(kb, "t"), xc = kb_rvar(kb, "xc");
-	int sum[5], part[5];
-	static const char *const names[5] = {"st", "stx", "sv", "svx", "svt"};
+	int vv = kb_rvar(kb, "v"), tv = kb_rvar(kb, "t"), xc = kb_rvar(kb, "xc"), wv = kb_rvar(kb, "w");
+	bool with_w = kb->n->nin > 3;
+	int nsum = with_w ? 7 : 5, sum[7], part[7];
+	static const char *const names[7] = {"st", "stx", "sv", "svx", "svt", "sw", "swx"};
 	/* a plane's sums in reals, the planes' in double, as in bn_grad */
-	for (int k = 0; k < 5; k++) {
+	for (int k = 0; k < nsum; k++) {
 		sum[k] = kb_acc(kb, names[k]);
 		part[k] = kb_rvar(kb, "part");
 	}
@@ -361,12 +365,16 @@ static void bn_grad_jvp_parts(KB *kb, const IrShape *s, int c, int n, int n2, Ch
 			  SET(part[2], RADD(V(part[2]), V(vv))),
 			  SET(part[3], RADD(V(part[3]), RMUL(V(vv), V(xc)))),
 			  SET(part[4], RADD(V(part[4]), RMUL(V(vv), V(tv)))));
+	if (with_w)
+		step = SEQ(step, LET(wv, kb_read_in(kb, 3, at, V(n))),
+			   SET(part[5], RADD(V(part[5]), V(wv))),
+			   SET(part[6], RADD(V(part[6]), RMUL(V(wv), V(xc)))));
 	LStmt *init = NULL;
-	for (int k = 0; k < 5; k++)
+	for (int k = 0; k < nsum; k++)
 		init = SEQ(init, LET(sum[k], R(0)));
 	LExpr *st = RDIV(V(sum[0]), R(m)), *sv = RDIV(V(sum[2]), R(m));
 	q->pre = SEQ(get_stats(kb, s, c, mean, rstd), LET(mr, V(mean)), init);
-	q->sum_step = sum_plane(kb, s, i, 5, sum, part, step);
+	q->sum_step = sum_plane(kb, s, i, nsum, sum, part, step);
 	q->mid = SEQ(
 		LET(r2, RMUL(V(rstd), V(rstd))),
 		LET(a1, RMUL(V(rstd), RDIV(V(sum[1]), R(m)))),
@@ -380,9 +388,22 @@ static void bn_grad_jvp_parts(KB *kb, const IrShape *s, int c, int n, int n2, Ch
 		LET(kc, RMUL(V(rstd), V(kk))),
 		LET(kd, RSUB(RMUL(V(r2), RADD(RMUL(V(a1), sv), RMUL(V(mvx), st))),
 			     RMUL(V(mean), RMUL(V(rstd), V(kk))))));
-	LExpr *out = RADD(RADD(RMUL(V(ka), kb_read_in(kb, 1, at2, V(n2))),
-			       RMUL(V(kbv), kb_read_in(kb, 2, at2, V(n2)))),
-			  RADD(RMUL(V(kc), LD(x, at2)), V(kd)));
+	LExpr *out;
+	if (with_w) {
+		int aw = kb_rvar(kb, "aw"), bw = kb_rvar(kb, "bw"), dw = kb_rvar(kb, "dw");
+		q->mid = SEQ(q->mid, LET(aw, V(rstd)),
+			     LET(bw, RMUL(RMUL(RMUL(V(rstd), V(rstd)), V(rstd)), RDIV(V(sum[6]), R(m)))),
+			     LET(dw, RSUB(RMUL(V(mean), V(bw)), RMUL(V(rstd), RDIV(V(sum[5]), R(m))))),
+			     SET(kc, RSUB(V(kc), V(bw))), SET(kd, RADD(V(kd), V(dw))));
+		out = RADD(RADD(RADD(RMUL(V(ka), kb_read_in(kb, 1, at2, V(n2))),
+				     RMUL(V(kbv), kb_read_in(kb, 2, at2, V(n2)))),
+				RMUL(V(aw), kb_read_in(kb, 3, at2, V(n2)))),
+			   RADD(RMUL(V(kc), LD(x, at2)), V(kd)));
+	} else {
+		out = RADD(RADD(RMUL(V(ka), kb_read_in(kb, 1, at2, V(n2))),
+				RMUL(V(kbv), kb_read_in(kb, 2, at2, V(n2)))),
+			   RADD(RMUL(V(kc), LD(x, at2)), V(kd)));
+	}
 	q->store_step = FOR(i2, I(0), I(hw), STORE(y, at2, out));
 }
 
