@@ -260,9 +260,9 @@ static void plan_group(Lowered *L, const IrGraph *g, const char *member, const c
 	}
 	int *arg_of = xcalloc((size_t)g->n, sizeof *arg_of);
 	int *arg_last = xcalloc((size_t)g->n, sizeof *arg_last);
+	memset(arg_of, -1, (size_t)g->n * sizeof *arg_of);
 	for (int v = 0; v < g->n; v++) {
 		const IrNode *n = &g->node[v];
-		arg_of[v] = -1;
 		if (!member[v] || (n->op != IR_MAX_POOL_BWD && n->op != IR_MAX_POOL_SELECT) ||
 		    pool_of[n->in[0]] < 0)
 			continue;
