@@ -614,15 +614,13 @@ static int jvp_rule(Ad *ad, int v, const int *t)
 		return scale(ad, mul(ad, y3, t[0]), -0.5);
 	}
 	case IR_BN_GRAD: {
-		/* linear in input 1; in input 0 a primitive of its own */
-		int r = t[1] >= 0 ? like2(ad, v, nd->in[0], t[1]) : -1;
+		/* linear in input 1; in input 0 a primitive of its own, which
+		 * also takes input 1's tangent when both move: one kernel for
+		 * the sum, not two and an add */
 		if (t[0] < 0)
-			return r;
-		/* both: one kernel for the sum, not two and an add */
+			return t[1] >= 0 ? like2(ad, v, nd->in[0], t[1]) : -1;
 		int in[4] = {nd->in[0], nd->in[1], t[0], t[1]};
-		if (t[1] >= 0)
-			return kin(ad, IR_BN_GRAD_JVP, v, nd->shape, 4, in);
-		return kin(ad, IR_BN_GRAD_JVP, v, nd->shape, 3, in);
+		return kin(ad, IR_BN_GRAD_JVP, v, nd->shape, t[1] >= 0 ? 4 : 3, in);
 	}
 	case IR_BN_GRAD_JVP:
 		return jvp_decomposed(ad, v);

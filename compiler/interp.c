@@ -380,8 +380,9 @@ static void bn_grad(const IrNode *nd, const double *x, const double *v, double *
 /* d/de bn_grad(x + e t, v), channel by channel: with xhat and r as in
  * bn_grad, u = bn_grad(x, t) = d xhat / de and g = bn_grad(x, v),
  * dr/de = -r^2 mean(xhat t), so
- *   -r (mean(xhat t) g + mean(v xhat) u + xhat mean(v u)). */
-/* bn_grad_jvp(x, v, t [, w]): with w, bn_grad(x, w) is added. */
+ *   -r (mean(xhat t) g + mean(v xhat) u + xhat mean(v u)).
+ * bn_grad_jvp(x, v, t, w), with a fourth input, adds bn_grad(x, w): the
+ * tangent when v moves too. */
 static void bn_grad_jvp(const IrNode *nd, const double *x, const double *v, const double *t,
 			const double *w, double *y)
 {

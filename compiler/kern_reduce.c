@@ -388,22 +388,17 @@ static void bn_grad_jvp_parts(KB *kb, const IrShape *s, int c, int n, int n2, Ch
 		LET(kc, RMUL(V(rstd), V(kk))),
 		LET(kd, RSUB(RMUL(V(r2), RADD(RMUL(V(a1), sv), RMUL(V(mvx), st))),
 			     RMUL(V(mean), RMUL(V(rstd), V(kk))))));
-	LExpr *out;
+	LExpr *out = RADD(RMUL(V(ka), kb_read_in(kb, 1, at2, V(n2))),
+			  RMUL(V(kbv), kb_read_in(kb, 2, at2, V(n2))));
 	if (with_w) {
 		int aw = kb_rvar(kb, "aw"), bw = kb_rvar(kb, "bw"), dw = kb_rvar(kb, "dw");
 		q->mid = SEQ(q->mid, LET(aw, V(rstd)),
 			     LET(bw, RMUL(RMUL(RMUL(V(rstd), V(rstd)), V(rstd)), RDIV(V(sum[6]), R(m)))),
 			     LET(dw, RSUB(RMUL(V(mean), V(bw)), RMUL(V(rstd), RDIV(V(sum[5]), R(m))))),
 			     SET(kc, RSUB(V(kc), V(bw))), SET(kd, RADD(V(kd), V(dw))));
-		out = RADD(RADD(RADD(RMUL(V(ka), kb_read_in(kb, 1, at2, V(n2))),
-				     RMUL(V(kbv), kb_read_in(kb, 2, at2, V(n2)))),
-				RMUL(V(aw), kb_read_in(kb, 3, at2, V(n2)))),
-			   RADD(RMUL(V(kc), LD(x, at2)), V(kd)));
-	} else {
-		out = RADD(RADD(RMUL(V(ka), kb_read_in(kb, 1, at2, V(n2))),
-				RMUL(V(kbv), kb_read_in(kb, 2, at2, V(n2)))),
-			   RADD(RMUL(V(kc), LD(x, at2)), V(kd)));
+		out = RADD(out, RMUL(V(aw), kb_read_in(kb, 3, at2, V(n2))));
 	}
+	out = RADD(out, RADD(RMUL(V(kc), LD(x, at2)), V(kd)));
 	q->store_step = FOR(i2, I(0), I(hw), STORE(y, at2, out));
 }
 
