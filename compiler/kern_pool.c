@@ -103,6 +103,16 @@ static LStmt *per_plane(KB *kb, const IrShape *x, int q, LStmt *body)
 	return FOR(q, I(0), I(planes), body);
 }
 
+/* dst's plane q of the pooled shape = src's over each output's divisor */
+static LStmt *divide_plane(KB *kb, const Geo *g, int q, int dst, int src)
+{
+	LProgram *P = kb->p;
+	int ho = kb_var(kb, "ho"), wo = kb_var(kb, "wo");
+	LExpr *o = at(P, &g->y, q, V(ho), V(wo));
+	return FOR(ho, I(0), I(g->y.d[2]),
+		   FOR(wo, I(0), I(g->y.d[3]), STORE(dst, o, RDIV(LD(src, o), divisor(kb, g, ho, wo)))));
+}
+
 static void pool_forward(KB *kb)
 {
 	LProgram *P = kb->p;
@@ -117,13 +127,8 @@ static void pool_forward(KB *kb)
 		body = SEQ(body, plane_fill(kb, c.arg, ys, c.q, I(-1), -1));
 	}
 	body = SEQ(body, kb_each_tap(kb, &g, pool_tap, &c));
-	if (!is_max) {
-		int ho = kb_var(kb, "ho"), wo = kb_var(kb, "wo");
-		LExpr *o = at(P, ys, c.q, V(ho), V(wo));
-		body = SEQ(body, FOR(ho, I(0), I(ys->d[2]),
-				     FOR(wo, I(0), I(ys->d[3]),
-					 STORE(c.out, o, RDIV(LD(c.out, o), divisor(kb, &g, ho, wo))))));
-	}
+	if (!is_max)
+		body = SEQ(body, divide_plane(kb, &g, c.q, c.out, c.out));
 	kb_finish(kb, is_max ? "max_pool" : "avg_pool", per_plane(kb, xs, c.q, body));
 }
 
@@ -133,7 +138,6 @@ static void pool_forward(KB *kb)
  * per tap: the same quotients. */
 static void avg_pool_bwd(KB *kb)
 {
-	LProgram *P = kb->p;
 	const KernCtx *k = kb->k;
 	const IrShape *xs = &kb->n->shape, *ys = kb_ishape(kb, 0);
 	Geo g = pool_geo(xs, ys, &kb->n->at);
@@ -141,12 +145,8 @@ static void avg_pool_bwd(KB *kb)
 		     .arg = -1, .scaled = -1};
 	LStmt *body = plane_fill(kb, c.out, xs, c.q, lx_real(kb->p, 0), -1);
 	if (!g.a.count_pad) {
-		int ho = kb_var(kb, "ho"), wo = kb_var(kb, "wo");
-		LExpr *o = at(P, ys, c.q, V(ho), V(wo));
 		c.scaled = kb_buf(kb, k->scratch[k->v], true);
-		body = SEQ(body, FOR(ho, I(0), I(ys->d[2]),
-				     FOR(wo, I(0), I(ys->d[3]),
-					 STORE(c.scaled, o, RDIV(LD(c.in, o), divisor(kb, &g, ho, wo))))));
+		body = SEQ(body, divide_plane(kb, &g, c.q, c.scaled, c.in));
 	}
 	body = SEQ(body, kb_each_tap(kb, &g, pool_tap, &c));
 	kb_finish(kb, "avg_pool_bwd", per_plane(kb, xs, c.q, body));
