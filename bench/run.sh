@@ -18,6 +18,8 @@
 #                  (run with A)
 #   BENCH_HESSIAN_ROWS  PyTorch times only this many Hessian rows and
 #                  extrapolates to all of them (default: every row)
+#   BENCH_ROUNDS   rounds of the curvature and second-order comparisons,
+#                  each timing both tools, alternately first (default 3)
 # Every tool's JSON line goes to bench/results.jsonl; a table per
 # configuration to stdout.  Exits 1 when a build or a run fails.
 
@@ -39,6 +41,11 @@ torch_step=$SRCDIR/bench/torch_step.py
 
 configs=${BENCH_CONFIGS:-A B}
 threads=${BENCH_THREADS:-2}
+rounds=${BENCH_ROUNDS:-3}
+case $rounds in
+'' | *[!0-9]*) die "BENCH_ROUNDS: '$rounds' is not a positive count" ;;
+esac
+[ "$rounds" -ge 1 ] || die "BENCH_ROUNDS: '$rounds' is not a positive count"
 python=${BENCH_PYTHON:-/usr/bin/python3}
 work=bench/work
 results=bench/results.jsonl
@@ -190,72 +197,165 @@ for c in $configs; do
 		echo "ratio: PyTorch/nasc for times (nasc's speed-up), nasc/PyTorch for peak RSS"
 	fi
 done
+# The curvature and second-order comparisons run in rounds: each round
+# times nasc and PyTorch once, one right after the other, nasc first in odd
+# rounds and PyTorch first in even ones.  On a shared machine both move by
+# a third or more within the hour; a ratio from one run of each says
+# little, so the summary gives each side's median, minimum and maximum over
+# the rounds, the ratio of the medians, and the range of the rounds' own
+# ratios (each from two runs minutes apart).
+
+# stats "X1 X2 ...": "median min max" of the numbers
+stats() {
+	# shellcheck disable=SC2086 # $1 is a list of numbers
+	printf '%s\n' $1 | sort -g | awk '
+		{ v[NR] = $1 }
+		END {
+			m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			printf "%.9g %.9g %.9g\n", m, v[1], v[NR]
+		}'
+}
+
+# ratios "A1 A2 ..." "B1 B2 ...": "B1/A1 B2/A2 ...", each round's speed-up
+ratios() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		n = split(a, x, " "); split(b, y, " ")
+		for (i = 1; i <= n; i++)
+			printf "%s%.9g", (i > 1 ? " " : ""), y[i] / x[i]
+		printf "\n"
+	}'
+}
+
+# spread NAME "X1 X2 ...": a JSON member {"median":..,"min":..,"max":..,"runs":[..]}
+spread() {
+	# shellcheck disable=SC2046 # stats prints a list of numbers
+	set -- "$1" "$2" $(stats "$2")
+	printf '"%s": {"median": %s, "min": %s, "max": %s, "runs": [%s]}' \
+		"$1" "$3" "$4" "$5" "$(printf '%s' "$2" | sed 's/ /, /g')"
+}
+
+# in_rounds NASC_FN TORCH_FN: the two functions, given the round's number,
+# alternately first
+in_rounds() {
+	r=1
+	while [ "$r" -le "$rounds" ]; do
+		if [ $((r % 2)) = 1 ] || [ $have_torch = no ]; then
+			"$1" "$r"
+			[ $have_torch = no ] || "$2" "$r"
+		else
+			"$2" "$r"
+			"$1" "$r"
+		fi
+		r=$((r + 1))
+	done
+}
+
 # curvature: the alpha-Hessian of configuration A, nasc's Hessian-vector
 # products against RobustDARTS's row-by-row double backward
-curvature() {
-	bin=$work/darts-A
-	out=$work/A.curv.json
-	tout=$work/A.torch-curv.json
-	echo "bench curvature: nasc, the exact Hessian once, Lanczos 1 warmup + 3 timed" >&2
-	"$bin" bench --only curvature --threads "$threads" --iters 3 --warmup 1 --json > "$out" ||
-		die "curvature: $bin bench --only curvature failed"
+nasc_curv() {
+	out=$work/A.curv.$1.json
+	echo "bench curvature, round $1/$rounds: nasc, the exact Hessian once, Lanczos 1 warmup + 3 timed" >&2
+	"$work/darts-A" bench --only curvature --threads "$threads" --iters 3 --warmup 1 --json > "$out" ||
+		die "curvature: $work/darts-A bench --only curvature failed"
 	cat "$out" >> "$results"
-	ne=$(field hessian_exact_s "$out") nl=$(part median "$(field lanczos_ms "$out")")
-	echo
-	echo "curvature, config A: the 224x224 alpha-Hessian of the validation loss (+ 1e-3 I)"
-	echo "nasc exact: $ne s, lambda_max $(field lambda_max_exact "$out");" \
-		"Lanczos: $nl ms median, $(field lanczos_iters "$out") products," \
-		"$(field lanczos_rel_error "$out") from the exact lambda_max"
-	if [ $have_torch = no ]; then
-		echo "PyTorch: not available: no ratios"
-		return
-	fi
-	echo "bench curvature: PyTorch, row by row${BENCH_HESSIAN_ROWS:+ ($BENCH_HESSIAN_ROWS rows)}" >&2
+	ne_runs="${ne_runs:+$ne_runs }$(field hessian_exact_s "$out")"
+	nl_runs="${nl_runs:+$nl_runs }$(part median "$(field lanczos_ms "$out")")"
+}
+torch_curv() {
+	tout=$work/A.torch-curv.$1.json
+	echo "bench curvature, round $1/$rounds: PyTorch, row by row${BENCH_HESSIAN_ROWS:+ ($BENCH_HESSIAN_ROWS rows)}" >&2
 	"$python" "$SRCDIR/bench/torch_curvature.py" --space darts --C 8 --layers 5 --input 1x28x28 \
 		--batch 32 --threads "$threads" --only hessian \
 		${BENCH_HESSIAN_ROWS:+--rows "$BENCH_HESSIAN_ROWS"} --json > "$tout" ||
 		die "curvature: torch_curvature.py failed"
 	cat "$tout" >> "$results"
-	tt=$(field hessian_total_s "$tout")
+	t=$(field hessian_total_s "$tout")
 	how="every row"
-	if [ "$tt" = null ]; then
-		tt=$(field hessian_total_s_extrapolated "$tout")
+	if [ "$t" = null ]; then
+		t=$(field hessian_total_s_extrapolated "$tout")
 		how="$(field hessian_rows_timed "$tout") rows timed, extrapolated"
 	fi
-	awk -v ne="$ne" -v nl="$nl" -v tt="$tt" -v how="$how" 'BEGIN {
-		printf "%-34s %10s %12s %9s\n", "", "nasc s", "PyTorch s", "speed-up"
-		printf "%-34s %10.2f %12.2f %8.1fx\n", "exact Hessian (" how ")", ne, tt, tt / ne
-		printf "%-34s %10.3f %12.2f %8.1fx\n", "lambda_max (nasc: Lanczos)", nl / 1000, tt, tt / (nl / 1000)
-	}'
-	echo "PyTorch's lambda_max: $(field hessian_lambda_max "$tout")"
+	tt_runs="${tt_runs:+$tt_runs }$t"
+	tlam=$(field hessian_lambda_max "$tout")
 }
-# the second-order search step of configuration A: nasc's exact one (the
-# analytic mixed product) against DARTS's, by central differences
-second_order() {
-	bin=$work/darts-A
-	out=$work/A.second.json
-	tout=$work/A.torch-second.json
-	iters=${BENCH_ITERS:-5} warmup=${BENCH_WARMUP:-1}
-	echo "bench second order: nasc, $warmup warmup + $iters timed" >&2
-	"$bin" bench --only second --threads "$threads" --iters "$iters" --warmup "$warmup" \
-		--json > "$out" || die "second order: $bin bench --only second failed"
-	cat "$out" >> "$results"
-	ns=$(part median "$(field second_order_step_ms "$out")")
+curvature() {
+	ne_runs='' nl_runs='' tt_runs='' how='' tlam=''
+	in_rounds nasc_curv torch_curv
+	out=$work/A.curv.1.json
+	nls=$(awk -v r="$nl_runs" 'BEGIN { n = split(r, v, " "); for (i = 1; i <= n; i++) printf "%s%.9g", (i > 1 ? " " : ""), v[i] / 1000 }')
 	echo
-	echo "second order, config A: one search step with the second-order alpha gradient"
+	echo "curvature, config A: the 224x224 alpha-Hessian of the validation loss (+ 1e-3 I), $rounds rounds"
+	echo "nasc: lambda_max $(field lambda_max_exact "$out");" \
+		"Lanczos $(field lanczos_iters "$out") products," \
+		"$(field lanczos_rel_error "$out") from the exact lambda_max"
+	summary="{\"impl\": \"summary\", \"what\": \"curvature\", \"rounds\": $rounds, $(spread nasc_exact_s "$ne_runs"), $(spread nasc_lanczos_s "$nls")"
 	if [ $have_torch = no ]; then
-		echo "nasc (exact): $ns ms median; PyTorch: not available: no ratio"
+		echo "$summary}" >> "$results"
+		# shellcheck disable=SC2046 # stats prints a list of numbers
+		set -- $(stats "$ne_runs") $(stats "$nls")
+		printf 'nasc exact %.2f s, Lanczos %.3f s (medians); PyTorch: not available: no ratios\n' "$1" "$4"
 		return
 	fi
-	echo "bench second order: PyTorch, finite differences and exact" >&2
+	re=$(ratios "$ne_runs" "$tt_runs") rl=$(ratios "$nls" "$tt_runs")
+	echo "$summary, $(spread torch_hessian_s "$tt_runs"), $(spread speedup_exact "$re"), $(spread speedup_lanczos "$rl")}" >> "$results"
+	echo "PyTorch: $how; lambda_max $tlam"
+	# shellcheck disable=SC2046 # stats prints a list of numbers
+	set -- $(stats "$ne_runs") $(stats "$nls") $(stats "$tt_runs") $(stats "$re") $(stats "$rl")
+	awk -v s="$*" 'BEGIN {
+		split(s, v, " ")
+		printf "%-28s %23s %23s %9s %16s\n", "median [min, max] over rounds", "nasc s", "PyTorch s", "speed-up", "rounds'"'"' speed-ups"
+		printf "%-28s %8.2f [%5.2f, %5.2f] %8.2f [%5.1f, %5.1f] %8.1fx [%5.1f, %5.1f]\n",
+			"exact Hessian", v[1], v[2], v[3], v[7], v[8], v[9], v[7] / v[1], v[11], v[12]
+		printf "%-28s %8.3f [%5.2f, %5.2f] %8.2f [%5.1f, %5.1f] %8.1fx [%5.1f, %5.1f]\n",
+			"lambda_max (nasc: Lanczos)", v[4], v[5], v[6], v[7], v[8], v[9], v[7] / v[4], v[14], v[15]
+	}'
+	echo "speed-up: PyTorch's median over nasc's; rounds' speed-ups: the least and greatest of PyTorch's over nasc's in one round"
+}
+
+# the second-order search step of configuration A: nasc's exact one (the
+# analytic mixed product) against DARTS's, by central differences
+second_iters=${BENCH_ITERS:-5} second_warmup=${BENCH_WARMUP:-1}
+nasc_second() {
+	out=$work/A.second.$1.json
+	echo "bench second order, round $1/$rounds: nasc, $second_warmup warmup + $second_iters timed" >&2
+	"$work/darts-A" bench --only second --threads "$threads" --iters "$second_iters" \
+		--warmup "$second_warmup" --json > "$out" ||
+		die "second order: $work/darts-A bench --only second failed"
+	cat "$out" >> "$results"
+	ns_runs="${ns_runs:+$ns_runs }$(part median "$(field second_order_step_ms "$out")")"
+}
+torch_second() {
+	tout=$work/A.torch-second.$1.json
+	echo "bench second order, round $1/$rounds: PyTorch, finite differences" >&2
 	"$python" "$SRCDIR/bench/torch_curvature.py" --space darts --C 8 --layers 5 --input 1x28x28 \
-		--batch 32 --threads "$threads" --iters "$iters" --warmup "$warmup" --only step_fd \
-		--json > "$tout" || die "second order: torch_curvature.py failed"
+		--batch 32 --threads "$threads" --iters "$second_iters" --warmup "$second_warmup" \
+		--only step_fd --json > "$tout" || die "second order: torch_curvature.py failed"
 	cat "$tout" >> "$results"
-	tf=$(part median "$(field second_order_step_fd_ms "$tout")")
-	awk -v ns="$ns" -v tf="$tf" 'BEGIN {
-		printf "%-34s %10s %12s %9s\n", "", "nasc ms", "PyTorch ms", "speed-up"
-		printf "%-34s %10.1f %12.1f %8.2fx\n", "exact (nasc) vs differences (PyTorch)", ns, tf, tf / ns
+	tf_runs="${tf_runs:+$tf_runs }$(part median "$(field second_order_step_fd_ms "$tout")")"
+}
+second_order() {
+	ns_runs='' tf_runs=''
+	in_rounds nasc_second torch_second
+	echo
+	echo "second order, config A: one search step with the second-order alpha gradient," \
+		"$rounds rounds of $second_warmup warmup + $second_iters timed steps; each round's median"
+	summary="{\"impl\": \"summary\", \"what\": \"second_order\", \"rounds\": $rounds, $(spread nasc_step_ms "$ns_runs")"
+	if [ $have_torch = no ]; then
+		echo "$summary}" >> "$results"
+		# shellcheck disable=SC2046 # stats prints a list of numbers
+		set -- $(stats "$ns_runs")
+		printf 'nasc (exact): %.1f ms median; PyTorch: not available: no ratio\n' "$1"
+		return
+	fi
+	rs=$(ratios "$ns_runs" "$tf_runs")
+	echo "$summary, $(spread torch_step_fd_ms "$tf_runs"), $(spread speedup "$rs")}" >> "$results"
+	# shellcheck disable=SC2046 # stats prints a list of numbers
+	set -- $(stats "$ns_runs") $(stats "$tf_runs") $(stats "$rs")
+	awk -v s="$*" 'BEGIN {
+		split(s, v, " ")
+		printf "%-28s %23s %23s %9s %16s\n", "median [min, max] over rounds", "nasc ms", "PyTorch ms", "speed-up", "rounds'"'"' speed-ups"
+		printf "%-28s %8.1f [%5.0f, %5.0f] %8.1f [%5.0f, %5.0f] %8.2fx [%5.2f, %5.2f]\n",
+			"exact (nasc) vs differences", v[1], v[2], v[3], v[4], v[5], v[6], v[4] / v[1], v[8], v[9]
 	}'
 }
 case " $configs " in
