@@ -1015,19 +1015,32 @@ int ad_gradient_program(IrGraph *g)
 	return n;
 }
 
-/* One TANGENT leaf per leaf of op `op`, named after it; the alpha
- * gradients' tangents along them recorded as outputs prefix + alpha name. */
-static int curvature_outputs(IrGraph *g, IrOp op, const char *prefix, const int *alpha,
-			     const int *agrad, int na)
+/* The alpha gradients' tangents along the n leaves seed (their TANGENT
+ * leaves tan), recorded as outputs prefix + alpha name. */
+static void jvp_outputs(IrGraph *g, const int *seed, const int *tan, int n, const char *prefix,
+			const int *alpha, const int *agrad, int na)
+{
+	int *out = xrealloc(NULL, (size_t)na * sizeof *out);
+	ad_jvp(g, seed, tan, n, agrad, na, out);
+	for (int i = 0; i < na; i++)
+		ir_output(g, out[i], arena_printf(g->arena, "%s%s", prefix, g->node[alpha[i]].name));
+	free(out);
+}
+
+/* One TANGENT leaf per leaf of op `op`, named after it, with the leaves'
+ * tangents of the alpha gradients as outputs prefix + alpha name; with
+ * `each` and more than one leaf, also those along each leaf alone, as
+ * outputs AD_HVP_ON_PREFIX + leaf name + AD_HVP_ON_SEP + alpha name. */
+static void curvature_outputs(IrGraph *g, IrOp op, const char *prefix, bool each,
+			      const int *alpha, const int *agrad, int na)
 {
 	int n = 0;
 	for (int v = 0; v < g->n; v++)
 		n += g->node[v].op == op;
 	if (n == 0)
-		return 0;
+		return;
 	int *seed = xrealloc(NULL, (size_t)n * sizeof *seed);
 	int *tan = xrealloc(NULL, (size_t)n * sizeof *tan);
-	int *out = xrealloc(NULL, (size_t)na * sizeof *out);
 	int k = 0, end = g->n;
 	for (int v = 0; v < end; v++)
 		if (g->node[v].op == op) {
@@ -1035,13 +1048,14 @@ static int curvature_outputs(IrGraph *g, IrOp op, const char *prefix, const int 
 			tan[k++] = ir_leaf(g, IR_TANGENT, g->node[v].shape, DT_F32, g->node[v].name,
 					   "tangent", g->node[v].loc);
 		}
-	ad_jvp(g, seed, tan, n, agrad, na, out);
-	for (int i = 0; i < na; i++)
-		ir_output(g, out[i], arena_printf(g->arena, "%s%s", prefix, g->node[alpha[i]].name));
+	jvp_outputs(g, seed, tan, n, prefix, alpha, agrad, na);
+	for (int j = 0; each && n > 1 && j < n; j++)
+		jvp_outputs(g, seed + j, tan + j, 1,
+			    arena_printf(g->arena, AD_HVP_ON_PREFIX "%s" AD_HVP_ON_SEP,
+					 g->node[seed[j]].name),
+			    alpha, agrad, na);
 	free(seed);
 	free(tan);
-	free(out);
-	return n;
 }
 
 int ad_curvature_program(IrGraph *g)
@@ -1068,8 +1082,8 @@ int ad_curvature_program(IrGraph *g)
 			}
 			alpha[k++] = v;
 		}
-	curvature_outputs(g, IR_ALPHA, AD_HVP_PREFIX, alpha, agrad, na);
-	curvature_outputs(g, IR_WEIGHT, AD_MIXED_PREFIX, alpha, agrad, na);
+	curvature_outputs(g, IR_ALPHA, AD_HVP_PREFIX, true, alpha, agrad, na);
+	curvature_outputs(g, IR_WEIGHT, AD_MIXED_PREFIX, false, alpha, agrad, na);
 	free(alpha);
 	free(agrad);
 	return na;

@@ -37,11 +37,18 @@ int ad_gradient_program(IrGraph *g);
  * and one per weight tensor, each named after its tensor.
  *   hvp.<alpha>    seeded on the architecture tensors: H v, H the
  *                  Hessian of the loss with respect to alpha;
+ *   hvp@<a>:<alpha>  with more than one architecture tensor, for each
+ *                  one, a: seeded on a alone, H v for a v that is zero
+ *                  outside a.  Where a's tangent starts later in the
+ *                  network than the others', these need fewer values
+ *                  (an exact Hessian goes column by column);
  *   mixed.<alpha>  seeded on the weights: d/dw (grad_alpha L) v, the
  *                  mixed second derivative of second-order DARTS.
  * Returns the number of architecture tensors (0: no program appended). */
 int ad_curvature_program(IrGraph *g);
 #define AD_HVP_PREFIX "hvp."
+#define AD_HVP_ON_PREFIX "hvp@"
+#define AD_HVP_ON_SEP ":"
 #define AD_MIXED_PREFIX "mixed."
 
 #endif

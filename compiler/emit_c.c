@@ -449,6 +449,18 @@ static void prepared(Emit *e, const char *name, const LPrepared *pg, const Lower
 	snprintf(prep, sizeof prep, "%s_prepare", name);
 	entry(e, prep, &pg->prepare, L, prep_grads, true, pg->ones, pg->loss_buf, pg->logits_buf);
 	entry(e, name, &pg->run, L, true, true, pg->ones, -1, -1);
+	for (int i = 0; i < pg->non; i++) {
+		char on[80];
+		snprintf(on, sizeof on, "%s_on_%d", name, pg->on_tensor[i]);
+		entry(e, on, &pg->on[i], L, true, true, pg->ones, -1, -1);
+	}
+	if (pg->non) {
+		/* the run entries along one tensor alone, by tensor index */
+		fprintf(e->out, "static void (*const %s_on[%d])(NasRun *) = {\n", name, L->ntensors);
+		for (int i = 0; i < pg->non; i++)
+			fprintf(e->out, "\t[%d] = %s_on_%d,\n", pg->on_tensor[i], name, pg->on_tensor[i]);
+		fputs("};\n\n", e->out);
+	}
 }
 
 void emit_c(FILE *out, const Lowered *L, const EmitInfo *info)
@@ -516,13 +528,15 @@ void emit_c(FILE *out, const Lowered *L, const EmitInfo *info)
 	fprintf(out, "\t.ncell_types = %d,\n\t.cell_types = %s,\n"
 		     "\t.grad = run_grad,\n\t.loss = run_loss,\n\t.grad_alpha = run_grad_alpha,\n"
 		     "\t.infer = %s,\n"
-		     "\t.hvp_prepare = %s,\n\t.hvp = %s,\n\t.mixed_prepare = %s,\n\t.mixed = %s,\n};\n\n"
+		     "\t.hvp_prepare = %s,\n\t.hvp = %s,\n\t.hvp_on = %s,\n"
+		     "\t.mixed_prepare = %s,\n\t.mixed = %s,\n};\n\n"
 		     "int main(int argc, char **argv)\n{\n"
 		     "\t/* threads are the kernels' own: each matrix product runs on one */\n"
 		     "\topenblas_set_num_threads(1);\n"
 		     "\treturn nas_main(&nas_program, argc, argv);\n}\n",
 		ntypes, ntypes ? "cell_types" : "NULL", infer ? "run_infer" : "NULL",
 		hvp ? "run_hvp_prepare" : "NULL", hvp ? "run_hvp" : "NULL",
+		hvp && L->hvp.non ? "run_hvp_on" : "NULL",
 		mixed ? "run_mixed_prepare" : "NULL", mixed ? "run_mixed" : "NULL");
 	free(e.var_no);
 }

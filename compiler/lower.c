@@ -151,6 +151,16 @@ static bool cone_has_output(const IrGraph *g, Cone which, const char *name)
 	return false;
 }
 
+/* The values that need[] marks and everything they read. */
+static char *close_cone(const IrGraph *g, char *need)
+{
+	for (int v = g->n - 1; v >= 0; v--)
+		if (need[v])
+			for (int j = 0; j < g->node[v].nin; j++)
+				need[g->node[v].in[j]] = 1;
+	return need;
+}
+
 static char *cone_of(const IrGraph *g, Cone which)
 {
 	char *need = xcalloc((size_t)g->n, 1);
@@ -161,11 +171,17 @@ static char *cone_of(const IrGraph *g, Cone which)
 	for (int i = 0; i < g->nout; i++)
 		if (cone_has_output(g, which, g->out[i].name))
 			need[g->out[i].v] = 1;
-	for (int v = g->n - 1; v >= 0; v--)
-		if (need[v])
-			for (int j = 0; j < g->node[v].nin; j++)
-				need[g->node[v].in[j]] = 1;
-	return need;
+	return close_cone(g, need);
+}
+
+/* The values the outputs named prefix... need. */
+static char *cone_named(const IrGraph *g, const char *prefix)
+{
+	char *need = xcalloc((size_t)g->n, 1);
+	for (int i = 0; i < g->nout; i++)
+		if (has_prefix(g->out[i].name, prefix))
+			need[g->out[i].v] = 1;
+	return close_cone(g, need);
 }
 
 /* The buffers of the values of a group of entries that share a memory
@@ -442,26 +458,51 @@ static bool has_outputs(const IrGraph *g, const char *prefix)
 	return false;
 }
 
-/* A prepared group (hvp, mixed): `member` planned as one, the values
- * that do not depend on the tangent in pg->prepare, which runs once, and
- * those that do in pg->run, which runs again and again after it; what
- * pg->run reads of the others lives to its end.  pg->prepare writes the
- * outputs named prep_prefix (none when NULL), pg->run those named
- * prefix. */
-static void lower_prepared(Lowered *L, const IrGraph *g, const char *member,
-			   const char *prep_prefix, const char *prefix, int block, const int *leaves,
-			   Arena *a, LPrepared *pg)
+/* Per value: whether it depends on a tangent (and is in member, when not
+ * NULL). */
+static char *moving(const IrGraph *g, const char *member)
 {
-	char *moves = xcalloc((size_t)g->n, 1), *still = xcalloc((size_t)g->n, 1);
+	char *moves = xcalloc((size_t)g->n, 1);
 	for (int v = 0; v < g->n; v++) {
 		const IrNode *n = &g->node[v];
 		moves[v] = n->op == IR_TANGENT;
 		for (int j = 0; j < n->nin; j++)
 			moves[v] |= moves[n->in[j]];
-		still[v] = member[v] && !moves[v];
 	}
-	for (int v = 0; v < g->n; v++)
+	for (int v = 0; member && v < g->n; v++)
 		moves[v] &= member[v];
+	return moves;
+}
+
+/* The outputs of one run entry of a prepared group: those named prefix...,
+ * from the values of the group's plan that move and that they need. */
+static void emit_run(Lowered *L, LEntry *e, const IrGraph *g, const Plan *pl, const char *moves,
+		     const char *prefix, int block)
+{
+	char *run = cone_named(g, prefix);
+	for (int v = 0; v < g->n; v++)
+		run[v] &= moves[v];
+	emit_entry(L, e, g, pl, run);
+	emit_outputs(L, g, pl, prefix, e, NULL);
+	if (block > 1)
+		lp_block_entry(&L->p, e, L->nparams);
+	free(run);
+}
+
+/* A prepared group (hvp, mixed): `member` planned as one, the values
+ * that do not depend on the tangent in pg->prepare, which runs once, and
+ * those that do in pg->run, which runs again and again after it; what
+ * pg->run reads of the others lives to its end.  pg->prepare writes the
+ * outputs named prep_prefix (none when NULL), pg->run those named
+ * prefix, and pg->on[i] (pg->non of them, set by the caller) those named
+ * pg->on_prefix[i]: further run entries, on the same preparation. */
+static void lower_prepared(Lowered *L, const IrGraph *g, const char *member,
+			   const char *prep_prefix, const char *prefix, int block, const int *leaves,
+			   Arena *a, LPrepared *pg)
+{
+	char *moves = moving(g, member), *still = xcalloc((size_t)g->n, 1);
+	for (int v = 0; v < g->n; v++)
+		still[v] = member[v] && !moves[v];
 	Plan pl;
 	plan_group(L, g, member, moves, block, leaves, &pl, a);
 	pg->arena = pl.reals;
@@ -469,16 +510,66 @@ static void lower_prepared(Lowered *L, const IrGraph *g, const char *member,
 	pg->loss_buf = pl.vbuf[g->loss];
 	pg->logits_buf = pl.vbuf[g->logits];
 	emit_entry(L, &pg->prepare, g, &pl, still);
-	emit_entry(L, &pg->run, g, &pl, moves);
 	if (prep_prefix)
 		emit_outputs(L, g, &pl, prep_prefix, &pg->prepare, NULL);
-	emit_outputs(L, g, &pl, prefix, &pg->run, NULL);
-	if (block > 1)
-		lp_block_entry(&L->p, &pg->run, L->nparams);
+	emit_run(L, &pg->run, g, &pl, moves, prefix, block);
+	for (int i = 0; i < pg->non; i++)
+		emit_run(L, &pg->on[i], g, &pl, moves, pg->on_prefix[i], block);
 	pg->block = block;
 	plan_free(&pl);
 	free(moves);
 	free(still);
+}
+
+/* Reals of the values of cone that move with the tangent and have
+ * buffers of their own: what a run entry of them reads and writes, about. */
+static int64_t moving_reals(const IrGraph *g, const char *cone)
+{
+	char *moves = moving(g, cone);
+	int64_t r = 0;
+	for (int v = 0; v < g->n; v++)
+		if (moves[v] && !g->node[v].inlined && g->node[v].nin > 0)
+			r += ir_numel(g->node[v].shape);
+	free(moves);
+	return r;
+}
+
+/* The Hessian-vector products along one architecture tensor alone (the
+ * outputs hvp@<tensor>:...) get a run entry of their own, into pg->on,
+ * where they move at most HVP_ON_SHARE of the reals the products along
+ * every tensor move: where that tensor's tangent starts later in the
+ * network.  An exact Hessian goes column by column, each column along
+ * one tensor; Lanczos's vectors are dense.  Returns the union of
+ * hcone and the cones of the entries kept. */
+#define HVP_ON_SHARE 0.85
+static char *hvp_on_entries(Lowered *L, const IrGraph *g, const char *hcone, LPrepared *pg,
+			    Arena *a)
+{
+	char *member = xcalloc((size_t)g->n, 1);
+	memcpy(member, hcone, (size_t)g->n);
+	int64_t all = moving_reals(g, hcone);
+	pg->on = arena_array(a, (size_t)L->ntensors + 1, sizeof *pg->on);
+	pg->on_prefix = arena_array(a, (size_t)L->ntensors + 1, sizeof *pg->on_prefix);
+	pg->on_tensor = arena_array(a, (size_t)L->ntensors + 1, sizeof *pg->on_tensor);
+	pg->non = 0;
+	for (int t = 0; t < L->ntensors; t++) {
+		if (L->tensors[t].op != IR_ALPHA)
+			continue;
+		const char *prefix =
+			arena_printf(a, AD_HVP_ON_PREFIX "%s" AD_HVP_ON_SEP, L->tensors[t].name);
+		if (!has_outputs(g, prefix))
+			continue;
+		char *cone = cone_named(g, prefix);
+		if ((double)moving_reals(g, cone) <= HVP_ON_SHARE * (double)all) {
+			memset(&pg->on[pg->non], 0, sizeof pg->on[pg->non]);
+			pg->on_prefix[pg->non] = prefix;
+			pg->on_tensor[pg->non++] = t;
+			for (int v = 0; v < g->n; v++)
+				member[v] |= cone[v];
+		}
+		free(cone);
+	}
+	return member;
 }
 
 void lower(const IrGraph *g, int hvp_block, Lowered *L, Arena *a)
@@ -564,8 +655,11 @@ void lower(const IrGraph *g, int hvp_block, Lowered *L, Arena *a)
 	 * whole gradient, the virtual step's, which it computes anyway. */
 	char *hcone = cone_of(g, CONE_HVP), *mcone = cone_of(g, CONE_MIXED);
 	L->hvp.loss_buf = L->mixed.loss_buf = -1;
-	if (has_outputs(g, AD_HVP_PREFIX))
-		lower_prepared(L, g, hcone, NULL, AD_HVP_PREFIX, hvp_block, leaves, a, &L->hvp);
+	if (has_outputs(g, AD_HVP_PREFIX)) {
+		char *hmember = hvp_on_entries(L, g, hcone, &L->hvp, a);
+		lower_prepared(L, g, hmember, NULL, AD_HVP_PREFIX, hvp_block, leaves, a, &L->hvp);
+		free(hmember);
+	}
 	if (has_outputs(g, AD_MIXED_PREFIX)) {
 		char *tcone = cone_of(g, CONE_TRAIN);
 		char *both[2] = {mcone, tcone};

@@ -27,6 +27,13 @@ typedef struct LTensor {
  * number of times with other tangents, up to `block` of them per run. */
 typedef struct LPrepared {
 	LEntry prepare, run;
+	/* more run entries on the same preparation: hvp's along one
+	 * architecture tensor alone, tensors[on_tensor[i]], writing the
+	 * outputs named on_prefix[i] (ad.h) */
+	LEntry *on;
+	const char **on_prefix;
+	int *on_tensor;
+	int non;
 	int block;
 	int64_t arena, ones;        /* reals */
 	int loss_buf, logits_buf;   /* -1: the graph has no such group */

@@ -30,7 +30,8 @@ int hess_init(Hessian *h, const NasProgram *p, char *err, size_t errlen)
 	h->tangent = nas_alloc64_array(reals, (size_t)p->real_size);
 	h->grads = nas_alloc64_array(reals, (size_t)p->real_size);
 	h->at = malloc((size_t)h->n * sizeof *h->at);
-	if (!h->arena || !h->tangent || !h->grads || !h->at) {
+	h->tensor_of = malloc((size_t)h->n * sizeof *h->tensor_of);
+	if (!h->arena || !h->tangent || !h->grads || !h->at || !h->tensor_of) {
 		snprintf(err, errlen, "out of memory for the Hessian (an arena of %lld bytes)",
 			 (long long)p->hvp_arena_bytes);
 		hess_free(h);
@@ -40,8 +41,10 @@ int hess_init(Hessian *h, const NasProgram *p, char *err, size_t errlen)
 	int k = 0;
 	for (int i = 0; i < p->ntensors; i++)
 		if (p->tensors[i].kind == NAS_ALPHA)
-			for (int64_t j = 0; j < p->tensors[i].numel; j++)
+			for (int64_t j = 0; j < p->tensors[i].numel; j++) {
+				h->tensor_of[k] = i;
 				h->at[k++] = p->tensors[i].offset + j;
+			}
 	/* Each row of an alpha tensor [edges, ops] reaches the loss through
 	 * its softmax alone (docs/dsl.md), so H maps the row's ones to zero. */
 	int nrows = 0;
@@ -70,6 +73,7 @@ void hess_free(Hessian *h)
 	free(h->tangent);
 	free(h->grads);
 	free(h->at);
+	free(h->tensor_of);
 	free(h->row_len);
 	memset(h, 0, sizeof *h);
 }
@@ -77,6 +81,25 @@ void hess_free(Hessian *h)
 const char *hess_method_name(NasHessian mode)
 {
 	return mode == NAS_HESS_LANCZOS ? "lanczos" : mode == NAS_HESS_EXACT ? "exact" : "none";
+}
+
+/* The program's entry for tangents v[0..m n): hvp_on[i] when they are
+ * all zero outside alpha tensor i and the program has one for it (an
+ * exact Hessian's columns), else hvp. */
+static void (*entry_for(const Hessian *h, int m, const double *v))(NasRun *)
+{
+	const NasProgram *p = h->p;
+	if (!p->hvp_on)
+		return p->hvp;
+	int only = -1;
+	for (size_t k = 0; k < (size_t)m * (size_t)h->n; k++)
+		if (v[k] != 0) {
+			int t = h->tensor_of[k % (size_t)h->n];
+			if (only >= 0 && t != only)
+				return p->hvp;
+			only = t;
+		}
+	return only >= 0 && p->hvp_on[only] ? p->hvp_on[only] : p->hvp;
 }
 
 /* CurvHvp: the vectors through the program's reals, up to h->block of
@@ -95,7 +118,7 @@ static int product(void *ctx, int nv, const double *v, double *out, char *err, s
 				nas_real_set(h->tangent, rs, (int64_t)(b * np) + h->at[i],
 					     v[(size_t)(b0 + b) * n + i]);
 		h->run.ntangents = m;
-		h->p->hvp(&h->run);
+		entry_for(h, m, v + (size_t)b0 * n)(&h->run);
 		for (int b = 0; b < m; b++)
 			for (size_t i = 0; i < n; i++)
 				out[(size_t)(b0 + b) * n + i] =

@@ -31,6 +31,7 @@ typedef struct Hessian {
 	const NasProgram *p;
 	void *arena, *tangent, *grads;
 	int64_t *at;            /* n: the parameter index of flattened alpha entry i */
+	int *tensor_of;         /* n: the index in p->tensors of entry i's tensor */
 	int n;                  /* alpha entries */
 	int block;              /* tangents per program call (its hvp_block) */
 	int *row_len;           /* the rows of the alpha tensors, each summing */

@@ -190,6 +190,12 @@ typedef struct NasProgram {
 	int hvp_block;            /* most tangents per hvp() call (nasc --hvp-block) */
 	void (*hvp_prepare)(NasRun *run);
 	void (*hvp)(NasRun *run);
+	/* ntensors entries, or NULL; hvp_on[i], where not NULL, is hvp()
+	 * for tangents that are zero outside tensor i (an architecture
+	 * tensor): the same products from fewer kernels, where i's tangent
+	 * starts later in the network than the others'.  It reads tensor i
+	 * of each tangent alone. */
+	void (*const *hvp_on)(NasRun *run);
 	void (*mixed_prepare)(NasRun *run);
 	void (*mixed)(NasRun *run);
 } NasProgram;

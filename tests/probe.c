@@ -17,8 +17,10 @@
  * after hvp and mixed (hvp_prepare or mixed_prepare, then the product
  * twice, which must give the same bits) the alpha part of the gradient
  * block as `hvp.NAME` or `mixed.NAME`, after mixed also mixed_prepare's
- * gradient as `grad.NAME`, and with running statistics their values after the run as
- * `running.NAME`; reals in the program's precision. */
+ * gradient as `grad.NAME`, after hvp also each of the program's hvp_on
+ * entries' (on the same tangent, of which it reads one tensor) as
+ * `hvp@TENSOR:NAME`, and with running statistics their values after the
+ * run as `running.NAME`; reals in the program's precision. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +81,7 @@ static const StTensor *need(const StFile *f, const char *name)
 /* The products of a block of tangents in one hvp() call are those of
  * one tangent per call, bit for bit.  Tangent b is run's tangent with its
  * entries rotated by b places.  Leaves run as it found it. */
-static void check_block(const NasProgram *p, NasRun *run)
+static void check_block(const NasProgram *p, void (*hvp)(NasRun *), NasRun *run)
 {
 	int rs = p->real_size;
 	size_t np = (size_t)p->nparams, bytes = np * (size_t)rs;
@@ -96,12 +98,12 @@ static void check_block(const NasProgram *p, NasRun *run)
 		run->tangent = tangents + (size_t)b * bytes;
 		run->grads = single + (size_t)b * bytes;
 		run->ntangents = 1;
-		p->hvp(run);
+		hvp(run);
 	}
 	run->tangent = tangents;
 	run->grads = block;
 	run->ntangents = k;
-	p->hvp(run);
+	hvp(run);
 	for (int64_t b = 0; b < k; b++)
 		for (int i = 0; i < p->ntensors; i++) {
 			const NasTensor *t = &p->tensors[i];
@@ -202,7 +204,7 @@ int nas_main(const NasProgram *p, int argc, char **argv)
 			die("a second product after one preparation gave other bits", entry);
 		free(first);
 		if (fn == p->hvp && p->hvp_block > 1)
-			check_block(p, &run);
+			check_block(p, p->hvp, &run);
 	} else {
 		fn(&run);
 	}
@@ -220,6 +222,21 @@ int nas_main(const NasProgram *p, int argc, char **argv)
 				save(&out, fn == p->hvp ? "hvp." : "mixed.", &p->tensors[i], grads, rs);
 	for (int i = 0; prepared && i < p->ntensors; i++)
 		save(&out, "grad.", &p->tensors[i], prepared, rs);
+	/* after hvp, each entry along one tensor alone, on the same
+	 * preparation, as `hvp@TENSOR:NAME` */
+	for (int i = 0; fn == p->hvp && p->hvp_on && i < p->ntensors; i++) {
+		if (!p->hvp_on[i])
+			continue;
+		char prefix[512];
+		snprintf(prefix, sizeof prefix, "hvp@%s:", p->tensors[i].name);
+		memset(grads, 0, (size_t)p->nparams * (size_t)rs);
+		p->hvp_on[i](&run);
+		for (int j = 0; j < p->ntensors; j++)
+			if (p->tensors[j].kind == NAS_ALPHA)
+				save(&out, prefix, &p->tensors[j], grads, rs);
+		if (p->hvp_block > 1)
+			check_block(p, p->hvp_on[i], &run);
+	}
 	free(prepared);
 	for (int i = 0; running && i < p->nrunning_tensors; i++)
 		save(&out, "running.", &p->running_tensors[i], running, rs);

@@ -593,8 +593,10 @@ static void test_darts_modes_f64(void **state)
  * drop-path mask and without: hvp (after hvp_prepare, twice, the same
  * bits: the probe checks) and mixed (likewise after mixed_prepare, whose
  * gradient is checked too), on random tangents of every tensor (each
- * entry must read only its part). */
-static void check_curvature_f64(const char *space, const char *const *ov, int nov)
+ * entry must read only its part); and the program's entries along one
+ * alpha tensor alone (hvp@...), of which there must be at least
+ * `min_on`. */
+static void check_curvature_f64(const char *space, const char *const *ov, int nov, int min_on)
 {
 	const char *bin = path_in("probe64");
 	Ref ref = {.curvature = true};
@@ -609,12 +611,21 @@ static void check_curvature_f64(const char *space, const char *const *ov, int no
 			probe_inputs(&ref.it, false, drop, entry[e], in);
 			probe(bin, in, &out[e]);
 			Cmp c = {0, 1, ""};
-			int seen = 0;
+			int seen = 0, on = 0;
 			double norm = 0;
 			int grads = 0;
 			for (int i = 0; i < g->nout; i++) {
 				const char *name = g->out[i].name;
 				const char *prefix = e ? AD_MIXED_PREFIX : AD_HVP_PREFIX;
+				if (!e && strncmp(name, AD_HVP_ON_PREFIX, strlen(AD_HVP_ON_PREFIX)) == 0 &&
+				    st_find(&out[e], name)) {
+					/* an entry along one tensor, where the program has one */
+					compare(name, out_tensor(&out[e], "", name),
+						interp_value(&ref.it, g->out[i].v),
+						ir_numel(g->node[g->out[i].v].shape), &c);
+					on++;
+					continue;
+				}
 				if (e && strncmp(name, AD_GRAD_PREFIX, strlen(AD_GRAD_PREFIX)) == 0) {
 					/* mixed_prepare's gradient, all of it */
 					int64_t n = ir_numel(g->node[g->out[i].v].shape);
@@ -633,11 +644,12 @@ static void check_curvature_f64(const char *space, const char *const *ov, int no
 				seen++;
 			}
 			double want_loss = interp_value(&ref.it, g->loss)[0];
-			print_message("# %s f64 %s%s: %d tensors (norm %.3g), worst relative L2 error %.3g "
-				      "(%s); loss %.15g\n", space, entry[e],
-				      drop ? " with drop-path" : "", seen, sqrt(norm), c.worst_rel, c.worst,
-				      out_loss(&out[e]));
+			print_message("# %s f64 %s%s: %d tensors (norm %.3g), %d along one tensor, worst "
+				      "relative L2 error %.3g (%s); loss %.15g\n", space, entry[e],
+				      drop ? " with drop-path" : "", seen, sqrt(norm), on, c.worst_rel,
+				      c.worst, out_loss(&out[e]));
 			assert_true(seen > 0);
+			assert_true(e == 1 || on >= min_on);
 			assert_true(e == 0 || grads > 0);
 			assert_true(norm > 1e-6);
 			assert_true(c.worst_rel < 1e-10);
@@ -651,14 +663,14 @@ static void check_curvature_f64(const char *space, const char *const *ov, int no
 static void test_darts_curvature_f64(void **state)
 {
 	(void)state;
-	check_curvature_f64("darts", modes_cfg, sizeof modes_cfg / sizeof *modes_cfg);
+	check_curvature_f64("darts", modes_cfg, sizeof modes_cfg / sizeof *modes_cfg, 1);
 }
 
 static void test_s3_curvature_f64(void **state)
 {
 	(void)state;
 	const char *ov[] = {"C=4", "layers=3", "nodes=3", "input=1x8x8", "classes=6", "batch=3"};
-	check_curvature_f64("s3", ov, 6);
+	check_curvature_f64("s3", ov, 6, 0);
 }
 
 /* f32 against PyTorch (eval_darts.safetensors, gen_eval.py): the running
@@ -743,7 +755,7 @@ static void test_s2_wide_f64(void **state)
 static void test_s2_wide_curvature_f64(void **state)
 {
 	(void)state;
-	check_curvature_f64("s2", wide_cfg, sizeof wide_cfg / sizeof *wide_cfg);
+	check_curvature_f64("s2", wide_cfg, sizeof wide_cfg / sizeof *wide_cfg, 0);
 }
 
 static void test_darts_f64(void **state)
