@@ -250,6 +250,23 @@ in_rounds() {
 	done
 }
 
+# rounds_head UNIT, then rounds_row LABEL FORMAT NASC_RUNS TORCH_RUNS
+# RATIOS: a table of median [min, max] over the rounds for each side, the
+# speed-up of the medians and the least and greatest of the rounds' own
+# speed-ups.  FORMAT is the printf format of those nine numbers.
+rounds_head() {
+	printf '%-28s %23s %23s %9s %16s\n' "median [min, max] over rounds" "nasc $1" \
+		"PyTorch $1" speed-up "rounds' speed-ups"
+}
+rounds_row() {
+	label=$1 fmt=$2
+	# shellcheck disable=SC2046 # stats prints a list of numbers
+	set -- $(stats "$3") $(stats "$4") $(stats "$5")
+	# shellcheck disable=SC2059 # the format is the caller's
+	printf "%-28s $fmt\n" "$label" "$1" "$2" "$3" "$4" "$5" "$6" \
+		"$(awk -v t="$4" -v n="$1" 'BEGIN { printf "%.9g", t / n }')" "$8" "$9"
+}
+
 # curvature: the alpha-Hessian of configuration A, nasc's Hessian-vector
 # products against RobustDARTS's row-by-row double backward
 nasc_curv() {
@@ -299,16 +316,11 @@ curvature() {
 	re=$(ratios "$ne_runs" "$tt_runs") rl=$(ratios "$nls" "$tt_runs")
 	echo "$summary, $(spread torch_hessian_s "$tt_runs"), $(spread speedup_exact "$re"), $(spread speedup_lanczos "$rl")}" >> "$results"
 	echo "PyTorch: $how; lambda_max $tlam"
-	# shellcheck disable=SC2046 # stats prints a list of numbers
-	set -- $(stats "$ne_runs") $(stats "$nls") $(stats "$tt_runs") $(stats "$re") $(stats "$rl")
-	awk -v s="$*" 'BEGIN {
-		split(s, v, " ")
-		printf "%-28s %23s %23s %9s %16s\n", "median [min, max] over rounds", "nasc s", "PyTorch s", "speed-up", "rounds'"'"' speed-ups"
-		printf "%-28s %8.2f [%5.2f, %5.2f] %8.2f [%5.1f, %5.1f] %8.1fx [%5.1f, %5.1f]\n",
-			"exact Hessian", v[1], v[2], v[3], v[7], v[8], v[9], v[7] / v[1], v[11], v[12]
-		printf "%-28s %8.3f [%5.2f, %5.2f] %8.2f [%5.1f, %5.1f] %8.1fx [%5.1f, %5.1f]\n",
-			"lambda_max (nasc: Lanczos)", v[4], v[5], v[6], v[7], v[8], v[9], v[7] / v[4], v[14], v[15]
-	}'
+	rounds_head s
+	rounds_row "exact Hessian" '%8.2f [%5.2f, %5.2f] %8.2f [%5.1f, %5.1f] %8.1fx [%5.1f, %5.1f]' \
+		"$ne_runs" "$tt_runs" "$re"
+	rounds_row "lambda_max (nasc: Lanczos)" \
+		'%8.3f [%5.2f, %5.2f] %8.2f [%5.1f, %5.1f] %8.1fx [%5.1f, %5.1f]' "$nls" "$tt_runs" "$rl"
 	echo "speed-up: PyTorch's median over nasc's; rounds' speed-ups: the least and greatest of PyTorch's over nasc's in one round"
 }
 
@@ -349,14 +361,9 @@ second_order() {
 	fi
 	rs=$(ratios "$ns_runs" "$tf_runs")
 	echo "$summary, $(spread torch_step_fd_ms "$tf_runs"), $(spread speedup "$rs")}" >> "$results"
-	# shellcheck disable=SC2046 # stats prints a list of numbers
-	set -- $(stats "$ns_runs") $(stats "$tf_runs") $(stats "$rs")
-	awk -v s="$*" 'BEGIN {
-		split(s, v, " ")
-		printf "%-28s %23s %23s %9s %16s\n", "median [min, max] over rounds", "nasc ms", "PyTorch ms", "speed-up", "rounds'"'"' speed-ups"
-		printf "%-28s %8.1f [%5.0f, %5.0f] %8.1f [%5.0f, %5.0f] %8.2fx [%5.2f, %5.2f]\n",
-			"exact (nasc) vs differences", v[1], v[2], v[3], v[4], v[5], v[6], v[4] / v[1], v[8], v[9]
-	}'
+	rounds_head ms
+	rounds_row "exact (nasc) vs differences" \
+		'%8.1f [%5.0f, %5.0f] %8.1f [%5.0f, %5.0f] %8.2fx [%5.2f, %5.2f]' "$ns_runs" "$tf_runs" "$rs"
 }
 case " $configs " in
 *" A "*) [ "${BENCH_CURVATURE:-yes}" = no ] || { curvature; second_order; } ;;
