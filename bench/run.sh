@@ -18,8 +18,8 @@
 #                  (run with A)
 #   BENCH_HESSIAN_ROWS  PyTorch times only this many Hessian rows and
 #                  extrapolates to all of them (default: every row)
-#   BENCH_ROUNDS   rounds of the curvature and second-order comparisons,
-#                  each timing both tools, alternately first (default 3)
+#   BENCH_ROUNDS   rounds of every comparison, each timing both tools,
+#                  alternately first (default 3)
 # Every tool's JSON line goes to bench/results.jsonl; a table per
 # configuration to stdout.  Exits 1 when a build or a run fails.
 
@@ -78,128 +78,9 @@ part() {
 	esac
 }
 
-# table: the rows of one configuration from the nasc and PyTorch JSON
-# (the latter "-" without PyTorch)
-table() {
-	n=$1 t=$2
-	nfb=$(field fwd_bwd_ms "$n") nst=$(field step_ms "$n")
-	set -- \
-		"fwd+bwd median ms" "$(part median "$nfb")" \
-		"fwd+bwd min ms" "$(part min "$nfb")" \
-		"step median ms" "$(part median "$nst")" \
-		"step min ms" "$(part min "$nst")" \
-		"fwd+bwd GFLOP/s" "$(field fwd_bwd_gflops "$n")" \
-		"step GFLOP/s" "$(field step_gflops "$n")" \
-		"peak RSS MiB" "$(field peak_rss_mib "$n")"
-	if [ "$t" = - ]; then
-		tfb=null tst=null tg1=- tg2=- trss=-
-	else
-		tfb=$(field fwd_bwd_ms "$t") tst=$(field step_ms "$t")
-		tg1=$(field fwd_bwd_gflops "$t") tg2=$(field step_gflops "$t")
-		trss=$(field peak_rss_mib "$t")
-	fi
-	printf '%s\t%s\t%s\n' \
-		"$1" "$2" "$(part median "$tfb")" \
-		"$3" "$4" "$(part min "$tfb")" \
-		"$5" "$6" "$(part median "$tst")" \
-		"$7" "$8" "$(part min "$tst")" \
-		"$9" "${10}" "$tg1" \
-		"${11}" "${12}" "$tg2" \
-		"${13}" "${14}" "$trss" |
-	awk -F '\t' -v torch="$t" '
-		function num(s) { return s != "" && s != "-" && s != "null" }
-		BEGIN {
-			if (torch == "-")
-				printf "%-20s %10s\n", "", "nasc"
-			else
-				printf "%-20s %10s %10s %8s\n", "", "nasc", "PyTorch", "ratio"
-		}
-		{
-			n = num($2) ? sprintf("%.2f", $2) : "-"
-			if (torch == "-") {
-				printf "%-20s %10s\n", $1, n
-				next
-			}
-			p = num($3) ? sprintf("%.2f", $3) : "-"
-			r = ""
-			if (num($2) && num($3) && $2 > 0 && $3 > 0) {
-				if ($1 ~ / ms$/)
-					r = sprintf("%.2fx", $3 / $2)     # PyTorch / nasc: the speed-up
-				else if ($1 ~ /RSS/)
-					r = sprintf("%.2fx", $2 / $3)     # nasc / PyTorch
-			}
-			if (r == "")
-				printf "%-20s %10s %10s\n", $1, n, p
-			else
-				printf "%-20s %10s %10s %8s\n", $1, n, p, r
-		}'
-}
-
-for c in $configs; do
-	case $c in
-	A) defs="-D C=8 -D layers=5 -D input=1x28x28 -D batch=32"
-	   targs="--C 8 --layers 5 --input 1x28x28 --batch 32"
-	   iters=${BENCH_ITERS:-10} warmup=${BENCH_WARMUP:-2} ;;
-	B) defs="-D C=16 -D layers=8 -D input=3x32x32 -D batch=64"
-	   targs="--C 16 --layers 8 --input 3x32x32 --batch 64"
-	   iters=${BENCH_ITERS:-3} warmup=${BENCH_WARMUP:-1} ;;
-	*) die "BENCH_CONFIGS: unknown configuration '$c' (A or B)" ;;
-	esac
-	bin=$work/darts-$c
-	out=$work/$c.nasc.json
-	tout=$work/$c.torch.json
-
-	echo "bench $c: nasc build darts.nas $defs" >&2
-	# shellcheck disable=SC2086 # defs is a list of words
-	"$NASC" build "$spec" $defs -o "$bin" > "$work/$c.build.log" 2>&1 ||
-		{ cat "$work/$c.build.log" >&2; die "$c: nasc build failed"; }
-	echo "bench $c: nasc, $warmup warmup + $iters timed iterations" >&2
-	"$bin" bench --threads "$threads" --iters "$iters" --warmup "$warmup" --json > "$out" ||
-		die "$c: $bin bench failed"
-	check_json "$out" "$bin bench"
-	cat "$out" >> "$results"
-	# The same step on one thread: how much the second core buys.
-	one=$work/$c.nasc1.json
-	if [ "$threads" -gt 1 ]; then
-		echo "bench $c: nasc step on 1 thread" >&2
-		"$bin" bench --threads 1 --only step --iters "$iters" --warmup "$warmup" --json > "$one" ||
-			die "$c: $bin bench --threads 1 failed"
-		cat "$one" >> "$results"
-	fi
-
-	if [ $have_torch = yes ]; then
-		echo "bench $c: PyTorch, $warmup warmup + $iters timed iterations" >&2
-		# shellcheck disable=SC2086 # targs is a list of words
-		"$python" "$torch_step" --space darts $targs --threads "$threads" \
-			--iters "$iters" --warmup "$warmup" --json > "$tout" ||
-			die "$c: torch_step.py failed"
-		check_json "$tout" torch_step.py
-		cat "$tout" >> "$results"
-	else
-		tout=-
-	fi
-
-	echo
-	echo "config $c: darts $(echo "$defs" | sed 's/-D //g'), float32, training mode"
-	threads_used="nasc $(field threads "$out")"
-	[ "$tout" = - ] || threads_used="$threads_used, PyTorch $(field threads "$tout")"
-	echo "threads: $threads_used; $warmup warmup + $iters timed iterations;" \
-		"nasc's last loss $(field loss "$out")"
-	table "$out" "$tout" || exit 1
-	if [ "$threads" -gt 1 ]; then
-		s1=$(part median "$(field step_ms "$one")") sn=$(part median "$(field step_ms "$out")")
-		awk -v a="$s1" -v b="$sn" -v t="$threads" 'BEGIN {
-			printf "nasc step on 1 thread: %.2f ms median; on %d: %.2f ms, %.2fx faster\n", a, t, b, a / b }'
-	fi
-	if [ "$tout" = - ]; then
-		echo "PyTorch: not available ($python cannot import torch): no ratios"
-	else
-		echo "ratio: PyTorch/nasc for times (nasc's speed-up), nasc/PyTorch for peak RSS"
-	fi
-done
-# The curvature and second-order comparisons run in rounds: each round
-# times nasc and PyTorch once, one right after the other, nasc first in odd
-# rounds and PyTorch first in even ones.  On a shared machine both move by
+# Every comparison runs in rounds: each round times nasc and PyTorch once,
+# one right after the other, nasc first in odd rounds and PyTorch first in
+# even ones.  On a shared machine both move by
 # a third or more within the hour; a ratio from one run of each says
 # little, so the summary gives each side's median, minimum and maximum over
 # the rounds, the ratio of the medians, and the range of the rounds' own
@@ -266,6 +147,118 @@ rounds_row() {
 	printf "%-28s $fmt\n" "$label" "$1" "$2" "$3" "$4" "$5" "$6" \
 		"$(awk -v t="$4" -v n="$1" 'BEGIN { printf "%.9g", t / n }')" "$8" "$9"
 }
+
+# nasc_first ROUND, torch_first ROUND: forward + backward and one
+# first-order search step of configuration $c, by each tool once, into
+# $work/$c.nasc.ROUND.json and $work/$c.torch.ROUND.json
+nasc_first() {
+	out=$work/$c.nasc.$1.json
+	echo "bench $c, round $1/$rounds: nasc, $warmup warmup + $iters timed iterations" >&2
+	"$bin" bench --threads "$threads" --iters "$iters" --warmup "$warmup" --json > "$out" ||
+		die "$c: $bin bench failed"
+	check_json "$out" "$bin bench"
+	cat "$out" >> "$results"
+}
+torch_first() {
+	tout=$work/$c.torch.$1.json
+	echo "bench $c, round $1/$rounds: PyTorch, $warmup warmup + $iters timed iterations" >&2
+	# shellcheck disable=SC2086 # targs is a list of words
+	"$python" "$torch_step" --space darts $targs --threads "$threads" \
+		--iters "$iters" --warmup "$warmup" --json > "$tout" ||
+		die "$c: torch_step.py failed"
+	check_json "$tout" torch_step.py
+	cat "$tout" >> "$results"
+}
+
+# of_rounds PREFIX FIELD [KEY]: "X1 X2 ...", FIELD of each round's file
+# PREFIX.ROUND.json, or its member KEY
+of_rounds() {
+	i=1 list=''
+	while [ "$i" -le "$rounds" ]; do
+		v=$(field "$2" "$1.$i.json")
+		[ $# -lt 3 ] || v=$(part "$3" "$v")
+		list="${list:+$list }$v"
+		i=$((i + 1))
+	done
+	echo "$list"
+}
+
+# median "X1 X2 ...", greatest "X1 X2 ..."
+median() { stats "$1" | cut -d' ' -f1; }
+greatest() { stats "$1" | cut -d' ' -f3; }
+
+for c in $configs; do
+	case $c in
+	A) defs="-D C=8 -D layers=5 -D input=1x28x28 -D batch=32"
+	   targs="--C 8 --layers 5 --input 1x28x28 --batch 32"
+	   iters=${BENCH_ITERS:-10} warmup=${BENCH_WARMUP:-2} ;;
+	B) defs="-D C=16 -D layers=8 -D input=3x32x32 -D batch=64"
+	   targs="--C 16 --layers 8 --input 3x32x32 --batch 64"
+	   iters=${BENCH_ITERS:-3} warmup=${BENCH_WARMUP:-1} ;;
+	*) die "BENCH_CONFIGS: unknown configuration '$c' (A or B)" ;;
+	esac
+	bin=$work/darts-$c
+
+	echo "bench $c: nasc build darts.nas $defs" >&2
+	# shellcheck disable=SC2086 # defs is a list of words
+	"$NASC" build "$spec" $defs -o "$bin" > "$work/$c.build.log" 2>&1 ||
+		{ cat "$work/$c.build.log" >&2; die "$c: nasc build failed"; }
+	in_rounds nasc_first torch_first
+	n=$work/$c.nasc t=$work/$c.torch
+	nfb_runs=$(of_rounds "$n" fwd_bwd_ms median) nst_runs=$(of_rounds "$n" step_ms median)
+	nrss_runs=$(of_rounds "$n" peak_rss_mib)
+	# The same step on one thread, once: how much the second core buys.
+	one=$work/$c.nasc1.json
+	if [ "$threads" -gt 1 ]; then
+		echo "bench $c: nasc step on 1 thread" >&2
+		"$bin" bench --threads 1 --only step --iters "$iters" --warmup "$warmup" --json > "$one" ||
+			die "$c: $bin bench --threads 1 failed"
+		cat "$one" >> "$results"
+	fi
+
+	echo
+	echo "config $c: darts $(echo "$defs" | sed 's/-D //g'), float32, training mode"
+	threads_used="nasc $(field threads "$out")"
+	[ $have_torch = no ] || threads_used="$threads_used, PyTorch $(field threads "$tout")"
+	echo "threads: $threads_used; $rounds rounds of $warmup warmup + $iters timed iterations," \
+		"each round's median; nasc's last loss $(field loss "$out")"
+	summary="{\"impl\": \"summary\", \"what\": \"step\", \"config\": \"$c\", \"rounds\": $rounds, $(spread nasc_fwd_bwd_ms "$nfb_runs"), $(spread nasc_step_ms "$nst_runs"), $(spread nasc_peak_rss_mib "$nrss_runs")"
+	set -- "$(greatest "$nrss_runs")" "$(median "$(of_rounds "$n" fwd_bwd_gflops)")" \
+		"$(median "$(of_rounds "$n" step_gflops)")"
+	if [ $have_torch = no ]; then
+		echo "$summary}" >> "$results"
+		# shellcheck disable=SC2046 # stats prints a list of numbers
+		set -- "$@" $(stats "$nfb_runs") $(stats "$nst_runs")
+		printf 'nasc: forward + backward %.2f ms [%.2f, %.2f], step %.2f ms [%.2f, %.2f];' \
+			"$4" "$5" "$6" "$7" "$8" "$9"
+		printf ' %.2f and %.2f GFLOP/s; peak RSS %.0f MiB\n' "$2" "$3" "$1"
+		echo "PyTorch: not available ($python cannot import torch): no ratios"
+	else
+		tfb_runs=$(of_rounds "$t" fwd_bwd_ms median) tst_runs=$(of_rounds "$t" step_ms median)
+		trss_runs=$(of_rounds "$t" peak_rss_mib)
+		rfb=$(ratios "$nfb_runs" "$tfb_runs") rst=$(ratios "$nst_runs" "$tst_runs")
+		echo "$summary, $(spread torch_fwd_bwd_ms "$tfb_runs"), $(spread torch_step_ms "$tst_runs"), $(spread torch_peak_rss_mib "$trss_runs"), $(spread speedup_fwd_bwd "$rfb"), $(spread speedup_step "$rst")}" >> "$results"
+		rounds_head ms
+		rounds_row "forward + backward" \
+			'%8.1f [%5.0f, %5.0f] %8.1f [%5.0f, %5.0f] %8.2fx [%5.2f, %5.2f]' \
+			"$nfb_runs" "$tfb_runs" "$rfb"
+		rounds_row "one first-order search step" \
+			'%8.1f [%5.0f, %5.0f] %8.1f [%5.0f, %5.0f] %8.2fx [%5.2f, %5.2f]' \
+			"$nst_runs" "$tst_runs" "$rst"
+		set -- "$@" "$(greatest "$trss_runs")" "$(median "$(of_rounds "$t" fwd_bwd_gflops)")" \
+			"$(median "$(of_rounds "$t" step_gflops)")"
+		printf 'peak RSS, the greatest of the rounds: nasc %.0f MiB, PyTorch %.0f MiB (nasc/PyTorch %.2fx)\n' \
+			"$1" "$4" "$(awk -v a="$1" -v b="$4" 'BEGIN { printf "%.9g", a / b }')"
+		printf 'GFLOP/s, medians: forward + backward nasc %.2f, PyTorch %.2f; step nasc %.2f, PyTorch %.2f\n' \
+			"$2" "$5" "$3" "$6"
+		echo "speed-up: PyTorch's median over nasc's; rounds' speed-ups: the least and greatest of PyTorch's over nasc's in one round"
+	fi
+	if [ "$threads" -gt 1 ]; then
+		s1=$(part median "$(field step_ms "$one")") sn=$(median "$nst_runs")
+		awk -v a="$s1" -v b="$sn" -v t="$threads" 'BEGIN {
+			printf "nasc step on 1 thread: %.2f ms median; on %d: %.2f ms (median of the rounds), %.2fx faster\n", a, t, b, a / b }'
+	fi
+done
 
 # curvature: the alpha-Hessian of configuration A, nasc's Hessian-vector
 # products against RobustDARTS's row-by-row double backward
