@@ -480,32 +480,35 @@ static int jvp_affine(Ad *ad, int v, const int *t)
 }
 
 /* mixed(w, o_0..o_m-1) and mixed_dot(dy, o_0..o_m-1): bilinear in input 0
- * and the candidates as a whole.  When only some candidates move, each moving
- * one is weighed on its own (a window of one column), so no zeros are built. */
+ * and the candidates as a whole.  When only some candidates move, each run
+ * of consecutive moving ones is weighed as a window of columns of its own,
+ * so no zeros are built. */
 static int jvp_mixed(Ad *ad, int v, const int *t)
 {
 	const IrNode *nd = N(ad, v);
-	int m = nd->nin - 1, r = -1, present = 0;
+	int m = nd->nin - 1, r = -1;
 	if (t[0] >= 0) {
 		int *in = ints(ad, nd->nin);
 		memcpy(in, nd->in, (size_t)nd->nin * sizeof *in);
 		in[0] = t[0];
 		r = like(ad, v, nd->nin, in);
 	}
-	for (int k = 0; k < m; k++)
-		present += t[1 + k] >= 0;
-	if (present == m) {
-		int *in = ints(ad, nd->nin);
-		in[0] = nd->in[0];
-		memcpy(in + 1, t + 1, (size_t)m * sizeof *in);
-		return add(ad, r, like(ad, v, nd->nin, in));
-	}
-	for (int k = 0; k < m; k++) {
-		if (t[1 + k] < 0)
+	/* A candidate that does not move, such as `none` (a constant zero),
+	 * must not split the others into one node, and one pass over input
+	 * 0, each. */
+	for (int k = 0, e; k < m; k = e) {
+		if (t[1 + k] < 0) {
+			e = k + 1;
 			continue;
+		}
+		for (e = k; e < m && t[1 + e] >= 0; e++)
+			;
+		int *in = ints(ad, 1 + e - k);
+		in[0] = nd->in[0];
+		memcpy(in + 1, t + 1 + k, (size_t)(e - k) * sizeof *in);
 		IrAttr a = nd->at;
 		a.col += k;
-		r = add(ad, r, op2(ad, nd->op, &a, nd->in[0], t[1 + k]));
+		r = add(ad, r, emit(ad, nd->op, &a, 1 + e - k, in));
 	}
 	return r;
 }

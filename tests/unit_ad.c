@@ -794,6 +794,44 @@ static void test_darts_mixed_second_derivative(void **state)
 	check_hvp("darts", darts_cfg, 6, IR_WEIGHT, 0);
 }
 
+/* The curvature program weighs the moving candidates of an edge together.
+ * DARTS's `none` is a constant zero with no tangent; it must not split the
+ * tangent of each mixed and mixed_dot into one node per candidate, each a
+ * pass over the edge's weights or cotangent. */
+static void test_darts_tangent_candidates_together(void **state)
+{
+	(void)state;
+	Arena a;
+	arena_init(&a);
+	Model *m = fixture_space_with(&a, "darts", darts_cfg, 6);
+	IrGraph *g = &m->g;
+	int forward_mixed = 0, candidates = 0;
+	for (int v = 0; v < g->n; v++)
+		if (g->node[v].op == IR_MIXED) {
+			forward_mixed++;
+			candidates = g->node[v].nin - 1;
+		}
+	ad_gradient_program(g);
+	int from = g->n;
+	assert_true(ad_curvature_program(g) > 0);
+	assert_int_equal(ir_verify(g, stderr), 0);
+	int single = 0, wide = 0;
+	for (int v = from; v < g->n; v++) {
+		const IrNode *n = &g->node[v];
+		if (n->op != IR_MIXED_DOT && !(n->op == IR_MIXED && n->nin > 2))
+			continue;
+		single += n->nin == 2;
+		wide += n->nin == candidates; /* every candidate but `none` */
+	}
+	print_message("# darts: %d edges of %d candidates; the curvature program has %d mixed and "
+		      "mixed_dot nodes over %d candidates, %d over one\n",
+		      forward_mixed, candidates, wide, candidates - 1, single);
+	assert_true(forward_mixed > 0 && candidates == 8);
+	assert_true(wide >= forward_mixed);
+	assert_int_equal(single, 0);
+	arena_free(&a);
+}
+
 /* The gradient program against PyTorch's gradients (gen_grad.py: an f32
  * state and batch, the loss and gradients computed from them in f64). */
 static void check_fixture(const char *space)
@@ -903,6 +941,7 @@ int main(void)
 		cmocka_unit_test(test_s3_mixed_second_derivative),
 		cmocka_unit_test(test_tiny_mixed_second_derivative),
 		cmocka_unit_test(test_darts_mixed_second_derivative),
+		cmocka_unit_test(test_darts_tangent_candidates_together),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
