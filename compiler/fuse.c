@@ -5,7 +5,8 @@
  * it a buffer and a kernel of its own.  That saves a pass over memory and
  * the buffer; it costs recomputation, so only users that read each element
  * a bounded number of times take inline inputs, and only values with one
- * user are inlined, but for drop-path scales, a multiply each. */
+ * user are inlined, but for drop-path scales and a candidate's cotangent
+ * on an edge, a multiply each. */
 #include "passes.h"
 
 #include <stdlib.h>
@@ -142,9 +143,11 @@ void pass_fuse(IrGraph *g)
 			nd->inlined = true;
 		/* a drop-path scale costs a load and a multiply: computed again
 		 * in each of its users (the alpha gradient and every candidate's
-		 * cotangent of its edge) rather than stored once and read back */
-		if (nd->op == IR_SAMPLE_SCALE && users[v] > 1 && users[v] <= MAX_SHARED_USERS &&
-		    all_inline[v] && l <= MAX_LEAVES)
+		 * cotangent of its edge) rather than stored once and read back;
+		 * so does a candidate's cotangent, mixed(w_k, c), which a
+		 * batch norm's gradient and its tangent both read */
+		if ((nd->op == IR_SAMPLE_SCALE || (nd->op == IR_MIXED && nd->nin == 2)) &&
+		    users[v] > 1 && users[v] <= MAX_SHARED_USERS && all_inline[v] && l <= MAX_LEAVES)
 			nd->inlined = true;
 	}
 	free(all_inline);

@@ -154,6 +154,54 @@ static void test_noise_and_leaves(void **state)
 	arena_free(&a);
 }
 
+/* Fusion: a candidate's cotangent on an edge, mixed(w_k, c) (a load and a
+ * multiply), is computed again in each of its users that read it inline,
+ * as a drop-path scale is, rather than stored and read back: in the
+ * curvature program a convolution candidate's batch norm reads it in its
+ * gradient and in that gradient's tangent, two users. */
+static void test_darts_candidate_cotangents_inline(void **state)
+{
+	(void)state;
+	StFile f;
+	fixture_read(&f, "grad_darts.safetensors");
+	Arena a;
+	arena_init(&a);
+	Model *m = fixture_compile(&a, &f, "darts");
+	IrGraph *g = &m->g;
+	ad_gradient_program(g);
+	assert_true(ad_curvature_program(g) > 0);
+	pass_cse(g);
+	pass_dce(g);
+	pass_fuse(g);
+	int *users = calloc((size_t)g->n, sizeof *users);
+	assert_non_null(users);
+	for (int v = 0; v < g->n; v++)
+		for (int j = 0; j < g->node[v].nin; j++)
+			users[g->node[v].in[j]]++;
+	int shared = 0, stored = 0;
+	for (int v = 0; v < g->n; v++) {
+		const IrNode *n = &g->node[v];
+		if (n->op != IR_MIXED || n->nin != 2 || users[v] < 2)
+			continue;
+		bool into_bn = false;
+		for (int u = v + 1; u < g->n; u++)
+			for (int j = 0; j < g->node[u].nin; j++)
+				into_bn |= g->node[u].in[j] == v && j > 0 &&
+					   (g->node[u].op == IR_BN_GRAD || g->node[u].op == IR_BN_GRAD_JVP);
+		if (!into_bn)
+			continue;
+		shared++;
+		stored += !n->inlined;
+	}
+	print_message("# darts: %d candidate cotangents with more than one user, read by batch "
+		      "norms' gradients; %d stored\n", shared, stored);
+	assert_true(shared > 0);
+	assert_int_equal(stored, 0);
+	free(users);
+	arena_free(&a);
+	st_free(&f);
+}
+
 /* The pipeline's names are the ones nasc dump accepts, in order. */
 static void test_pipeline_names(void **state)
 {
@@ -171,6 +219,7 @@ int main(void)
 		cmocka_unit_test(test_darts),
 		cmocka_unit_test(test_s1),
 		cmocka_unit_test(test_noise_and_leaves),
+		cmocka_unit_test(test_darts_candidate_cotangents_inline),
 		cmocka_unit_test(test_pipeline_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
