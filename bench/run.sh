@@ -268,8 +268,6 @@ nasc_curv() {
 	"$work/darts-A" bench --only curvature --threads "$threads" --iters 3 --warmup 1 --json > "$out" ||
 		die "curvature: $work/darts-A bench --only curvature failed"
 	cat "$out" >> "$results"
-	ne_runs="${ne_runs:+$ne_runs }$(field hessian_exact_s "$out")"
-	nl_runs="${nl_runs:+$nl_runs }$(part median "$(field lanczos_ms "$out")")"
 }
 torch_curv() {
 	tout=$work/A.torch-curv.$1.json
@@ -285,12 +283,16 @@ torch_curv() {
 		t=$(field hessian_total_s_extrapolated "$tout")
 		how="$(field hessian_rows_timed "$tout") rows timed, extrapolated"
 	fi
+	# each round's time, here and not by of_rounds: a round may have
+	# timed only some rows
 	tt_runs="${tt_runs:+$tt_runs }$t"
 	tlam=$(field hessian_lambda_max "$tout")
 }
 curvature() {
-	ne_runs='' nl_runs='' tt_runs='' how='' tlam=''
+	tt_runs='' how='' tlam=''
 	in_rounds nasc_curv torch_curv
+	ne_runs=$(of_rounds "$work/A.curv" hessian_exact_s)
+	nl_runs=$(of_rounds "$work/A.curv" lanczos_ms median)
 	out=$work/A.curv.1.json
 	nls=$(awk -v r="$nl_runs" 'BEGIN { n = split(r, v, " "); for (i = 1; i <= n; i++) printf "%s%.9g", (i > 1 ? " " : ""), v[i] / 1000 }')
 	echo
@@ -327,7 +329,6 @@ nasc_second() {
 		--warmup "$second_warmup" --json > "$out" ||
 		die "second order: $work/darts-A bench --only second failed"
 	cat "$out" >> "$results"
-	ns_runs="${ns_runs:+$ns_runs }$(part median "$(field second_order_step_ms "$out")")"
 }
 torch_second() {
 	tout=$work/A.torch-second.$1.json
@@ -336,11 +337,10 @@ torch_second() {
 		--batch 32 --threads "$threads" --iters "$second_iters" --warmup "$second_warmup" \
 		--only step_fd --json > "$tout" || die "second order: torch_curvature.py failed"
 	cat "$tout" >> "$results"
-	tf_runs="${tf_runs:+$tf_runs }$(part median "$(field second_order_step_fd_ms "$tout")")"
 }
 second_order() {
-	ns_runs='' tf_runs=''
 	in_rounds nasc_second torch_second
+	ns_runs=$(of_rounds "$work/A.second" second_order_step_ms median)
 	echo
 	echo "second order, config A: one search step with the second-order alpha gradient," \
 		"$rounds rounds of $second_warmup warmup + $second_iters timed steps; each round's median"
@@ -352,6 +352,7 @@ second_order() {
 		printf 'nasc (exact): %.1f ms median; PyTorch: not available: no ratio\n' "$1"
 		return
 	fi
+	tf_runs=$(of_rounds "$work/A.torch-second" second_order_step_fd_ms median)
 	rs=$(ratios "$ns_runs" "$tf_runs")
 	echo "$summary, $(spread torch_step_fd_ms "$tf_runs"), $(spread speedup "$rs")}" >> "$results"
 	rounds_head ms
