@@ -608,70 +608,10 @@ static int64_t flops_none(const IrGraph *g, const IrNode *n)
 /* ---- the table ------------------------------------------------------------ */
 
 const IrPrimInfo ir_prims[IR_OP_COUNT] = {
-	[IR_INPUT] = {"input", 0, 0, NULL, flops_none},
-	[IR_LABELS] = {"labels", 0, 0, NULL, flops_none},
-	[IR_WEIGHT] = {"weight", 0, 0, NULL, flops_none},
-	[IR_ALPHA] = {"alpha", 0, 0, NULL, flops_none},
-	[IR_TANGENT] = {"tangent", 0, 0, NULL, flops_none},
-	[IR_FILL] = {"fill", 0, 0, infer_fill, flops_none},
-	[IR_RUNNING] = {"running", 0, 0, NULL, flops_none},
-	[IR_DROP] = {"drop", 0, 0, NULL, flops_none},
-	[IR_CONV2D] = {"conv2d", 2, 3, infer_conv2d, flops_conv2d},
-	[IR_MAX_POOL] = {"max_pool", 1, 1, infer_pool, flops_none},
-	[IR_AVG_POOL] = {"avg_pool", 1, 1, infer_pool, flops_none},
-	[IR_RELU] = {"relu", 1, 1, infer_same, flops_none},
-	[IR_ADD] = {"add", 2, -1, infer_add, flops_none},
-	[IR_SCALE] = {"scale", 1, 1, infer_same, flops_none},
-	[IR_BATCH_NORM] = {"batch_norm", 1, 3, infer_batch_norm, flops_none},
-	[IR_BN_INFER] = {"bn_infer", 3, 5, infer_batch_norm, flops_none},
-	[IR_CONCAT] = {"concat", 1, -1, infer_concat, flops_none},
-	[IR_SHIFT] = {"shift", 1, 1, infer_shift, flops_none},
-	[IR_ZERO] = {"zero", 1, 1, infer_subsample, flops_none},
-	[IR_NOISE] = {"noise", 1, 1, infer_subsample, flops_none},
-	[IR_GLOBAL_AVG_POOL] = {"global_avg_pool", 1, 1, infer_gap, flops_none},
-	[IR_LINEAR] = {"linear", 2, 3, infer_linear, flops_linear},
-	[IR_SOFTMAX] = {"softmax", 1, 1, infer_same, flops_none},
-	[IR_MIXED] = {"mixed", 2, -1, infer_mixed, flops_none},
-	[IR_SAMPLE_SCALE] = {"sample_scale", 2, 2, infer_sample_scale, flops_none},
-	[IR_CROSS_ENTROPY] = {"cross_entropy", 2, 2, infer_cross_entropy, flops_none},
-	[IR_MUL] = {"mul", 2, 2, infer_same2, flops_none},
-	[IR_RSQRT] = {"rsqrt", 1, 1, infer_same, flops_none},
-	[IR_RELU_MASK] = {"relu_mask", 2, 2, infer_same2, flops_none},
-	[IR_DOT] = {"dot", 2, 2, infer_dot, flops_none},
-	[IR_SCALE_BY] = {"scale_by", 2, 2, infer_scale_by, flops_none},
-	[IR_CHANNEL_SUM] = {"channel_sum", 1, 1, infer_channel_sum, flops_none},
-	[IR_BCAST_C] = {"bcast_c", 1, 1, infer_bcast_c, flops_none},
-	[IR_ROW_SUM] = {"row_sum", 1, 1, infer_row_sum, flops_none},
-	[IR_ROW_BCAST] = {"row_bcast", 1, 1, infer_row_bcast, flops_none},
-	[IR_CONV2D_BWD_DATA] = {"conv2d_bwd_data", 2, 2, infer_conv_bwd_data, flops_conv_bwd},
-	[IR_CONV2D_BWD_FILTER] = {"conv2d_bwd_filter", 2, 2, infer_conv_bwd_filter, flops_conv_bwd},
-	[IR_MAX_POOL_BWD] = {"max_pool_bwd", 2, 2, infer_pool_bwd, flops_none},
-	[IR_MAX_POOL_SELECT] = {"max_pool_select", 2, 2, infer_max_pool_select, flops_none},
-	[IR_AVG_POOL_BWD] = {"avg_pool_bwd", 1, 1, infer_pool_bwd, flops_none},
-	[IR_UNSHIFT] = {"unshift", 1, 1, infer_unshift, flops_none},
-	[IR_SLICE_C] = {"slice_c", 1, 1, infer_slice_c, flops_none},
-	[IR_PAD_C] = {"pad_c", 1, 1, infer_pad_c, flops_none},
-	[IR_GAP_BWD] = {"gap_bwd", 1, 1, infer_gap_bwd, flops_none},
-	[IR_MATMUL] = {"matmul", 2, 2, infer_matmul, flops_matmul},
-	[IR_BN_GRAD] = {"bn_grad", 2, 2, infer_bn_grad, flops_none},
-	[IR_BN_GRAD_JVP] = {"bn_grad_jvp", 3, 4, infer_bn_grad, flops_none},
-	[IR_SOFTMAX_GRAD] = {"softmax_grad", 2, 2, infer_softmax_grad, flops_none},
-	[IR_MIXED_DOT] = {"mixed_dot", 2, -1, infer_mixed_dot, flops_none},
-	[IR_SAMPLE_DOT] = {"sample_dot", 2, 2, infer_sample_dot, flops_none},
-	[IR_CE_GRAD] = {"ce_grad", 2, 2, infer_ce_grad, flops_none},
-};
-
-/* The enum and the table come from the same list; keep them so. */
-static_assert(sizeof ir_prims / sizeof ir_prims[0] == IR_OP_COUNT,
-	      "ir_prims must have one row per primitive in prims.def");
-
-static const char *const prim_def_names[] = {
-#define X(e, name, min_in, max_in) name,
+#define X(e, name, min_in, max_in, infer, flops) [IR_##e] = {name, min_in, max_in, infer, flops},
 #include "prims.def"
 #undef X
 };
-static_assert(sizeof prim_def_names / sizeof prim_def_names[0] == IR_OP_COUNT,
-	      "prims.def and IrOp disagree");
 
 /* ---- construction ---------------------------------------------------------- */
 

@@ -16,7 +16,7 @@
 #include "diag.h"
 
 typedef enum IrOp {
-#define X(e, name, min_in, max_in) IR_##e,
+#define X(e, name, min_in, max_in, infer, flops) IR_##e,
 #include "prims.def"
 #undef X
 	IR_OP_COUNT
