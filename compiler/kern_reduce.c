@@ -11,6 +11,17 @@
 
 #include <math.h>
 
+/* The most sums and constants per channel of a batch-norm gradient
+ * kernel (bn_grad_jvp with w: 7 and 5). */
+enum { BN_SUMS = 7, BN_CONSTS = 5 };
+
+/* Whether the batch-norm gradients of a tensor of shape s go sample by
+ * sample (per_channel_parts): large enough to run in parallel. */
+static bool bn_split(const IrShape *s)
+{
+	return ir_numel(*s) >= 8192;
+}
+
 int64_t scratch_size(const IrGraph *g, int v)
 {
 	const IrNode *n = &g->node[v];
@@ -33,6 +44,10 @@ int64_t scratch_size(const IrGraph *g, int v)
 			return x->d[0] * padded;
 		return y->d[1] * ((x->d[1] / a->groups) * a->kh * a->kw * y->d[3] + padded);
 	}
+	if ((n->op == IR_BN_GRAD || n->op == IR_BN_GRAD_JVP) && bn_split(&n->shape))
+		/* kern_reduce.c: each sample's sums per channel, then each
+		 * channel's constants */
+		return n->shape.d[0] * n->shape.d[1] * BN_SUMS + n->shape.d[1] * BN_CONSTS;
 	if (n->op == IR_MIXED_DOT) {
 		const IrShape *s = &g->node[n->in[0]].shape;
 		return (s->rank == 4 ? s->d[0] * s->d[1] : s->d[0]) * (n->nin - 1);
@@ -83,6 +98,14 @@ static LStmt *per_channel(KB *kb, const IrShape *s, int c, LStmt *body)
  * of the stores. */
 typedef struct ChanParts {
 	LStmt *pre, *sum_step, *mid, *store_step;
+	/* What a kernel split by sample needs (per_sample_parts): the element
+	 * loop of sum_step, its variable i and its body sum_body, which adds
+	 * to the real partial sums parts[k] that sum_step adds into the
+	 * double sums[k]; and the constants of mid (reals) that are all the
+	 * stores read, besides the channel and the tensors. */
+	LStmt *sum_body;
+	int nsum, sums[BN_SUMS], parts[BN_SUMS], i;
+	int nconst, consts[BN_CONSTS];
 } ChanParts;
 typedef void (*ChanBuild)(KB *kb, const IrShape *s, int c, int n, int n2, ChanParts *out);
 
@@ -104,9 +127,60 @@ static int64_t chan_block(const IrShape *s)
 	return b;
 }
 
+static LStmt *sum_plane(KB *kb, const IrShape *s, int i, int nsum, const int *sums,
+			const int *parts, LStmt *body);
+
+/* A batch-norm gradient split by sample.  Every other kernel of a large
+ * tensor splits its work by sample, and the threads' static shares of
+ * the samples are the same in each, so a thread mostly reads what it
+ * wrote itself, from its own cache.  A kernel split by channel instead
+ * reads half of its input from the other core's cache and writes half of
+ * its output into it; the kernels around it then pay the same again.  So:
+ * in parallel over samples, each sample's partial sums per channel (the
+ * same reals as the channel loop's) into the scratch buffer; then, channel
+ * by channel, their sums over the samples in sample order (the same
+ * doubles) and the constants; then, in parallel over samples, the stores. */
+static void per_sample_parts(KB *kb, const IrShape *s, const char *name, ChanBuild build)
+{
+	LProgram *P = kb->p;
+	int64_t N = s->d[0], C = s->d[1], hw = s->rank == 4 ? s->d[2] * s->d[3] : 1;
+	int n = kb_var(kb, "n"), n2 = kb_var(kb, "n"), n3 = kb_var(kb, "n"), c = kb_var(kb, "c");
+	int sc = kb_buf(kb, kb->k->scratch[kb->k->v], true);
+	/* the parts twice: each statement has one place in the tree; q for
+	 * the partial sums and the stores, q2 for the constants */
+	ChanParts q = {0}, q2 = {0};
+	build(kb, s, c, n, n3, &q);
+	build(kb, s, c, n, n3, &q2);
+	LStmt *init = NULL, *keep = NULL, *add = NULL, *save = NULL, *load = NULL;
+	for (int k = 0; k < q.nsum; k++) {
+		init = SEQ(init, LET(q.parts[k], R(0)));
+		keep = SEQ(keep, STORE(sc, ADD(MUL(ADD(MUL(V(n), I(C)), V(c)), I(BN_SUMS)), I(k)),
+				       V(q.parts[k])));
+		add = SEQ(add, SET(q2.sums[k],
+				   RADD(V(q2.sums[k]),
+					LD(sc, ADD(MUL(ADD(MUL(V(n2), I(C)), V(c)), I(BN_SUMS)), I(k))))));
+	}
+	for (int k = 0; k < q.nconst; k++) {
+		LExpr *at = ADD(I(N * C * BN_SUMS), ADD(MUL(V(c), I(BN_CONSTS)), I(k)));
+		save = SEQ(save, STORE(sc, at, V(q2.consts[k])));
+		load = SEQ(load, LET(q.consts[k], LD(sc, at)));
+	}
+	LStmt *sums = PFOR(n, I(0), I(N),
+			   FOR(c, I(0), I(C),
+			       SEQ(q.pre, init, ls_rfor(P, q.i, I(0), I(hw), q.sum_body, q.nsum, q.parts),
+				   keep)));
+	LStmt *consts = FOR(c, I(0), I(C), SEQ(q2.pre, FOR(n2, I(0), I(N), add), q2.mid, save));
+	LStmt *stores = PFOR(n3, I(0), I(N), FOR(c, I(0), I(C), SEQ(load, q.store_step)));
+	kb_finish(kb, name, SEQ(sums, consts, stores));
+}
+
 static void per_channel_parts(KB *kb, const IrShape *s, const char *name, ChanBuild build)
 {
 	LProgram *P = kb->p;
+	if ((kb->n->op == IR_BN_GRAD || kb->n->op == IR_BN_GRAD_JVP) && bn_split(s)) {
+		per_sample_parts(kb, s, name, build);
+		return;
+	}
 	int64_t cb = chan_block(s);
 	int n = kb_var(kb, "n"), n2 = kb_var(kb, "n");
 	if (cb == 1) {
@@ -307,13 +381,17 @@ static void bn_grad_parts(KB *kb, const IrShape *s, int c, int n, int n2, ChanPa
 	int acc2[2] = {sv, svx}, part2[2] = {q1, q2};
 	q->pre = SEQ(get_stats(kb, s, c, mean, rstd), LET(mr, V(mean)), LET(sv, R(0)),
 		     LET(svx, R(0)));
-	q->sum_step = sum_plane(kb, s, i, 2, acc2, part2,
-				SEQ(LET(vv, kb_read_in(kb, 1, at, V(n))),
-				    SET(q1, RADD(V(q1), V(vv))),
-				    SET(q2, RADD(V(q2), RMUL(V(vv), RSUB(LD(x, at), V(mr)))))));
+	q->sum_body = SEQ(LET(vv, kb_read_in(kb, 1, at, V(n))), SET(q1, RADD(V(q1), V(vv))),
+			  SET(q2, RADD(V(q2), RMUL(V(vv), RSUB(LD(x, at), V(mr))))));
+	q->sum_step = sum_plane(kb, s, i, 2, acc2, part2, q->sum_body);
+	q->i = i;
+	q->nsum = 2;
+	q->sums[0] = sv, q->sums[1] = svx, q->parts[0] = q1, q->parts[1] = q2;
 	LExpr *rb = RMUL(RMUL(RMUL(V(rstd), V(rstd)), V(rstd)), RDIV(V(svx), R((double)m)));
 	LExpr *rd = RSUB(RMUL(V(mean), V(b)), RMUL(V(rstd), RDIV(V(sv), R((double)m))));
 	q->mid = SEQ(LET(a, V(rstd)), LET(b, rb), LET(d, rd));
+	q->nconst = 3;
+	q->consts[0] = a, q->consts[1] = b, q->consts[2] = d;
 	q->store_step = FOR(i2, I(0), I(hw),
 			    STORE(y, at2, RADD(RSUB(RMUL(V(a), kb_read_in(kb, 1, at2, V(n2))),
 						    RMUL(V(b), LD(x, at2))),
@@ -375,6 +453,11 @@ static void bn_grad_jvp_parts(KB *kb, const IrShape *s, int c, int n, int n2, Ch
 	LExpr *st = RDIV(V(sum[0]), R(m)), *sv = RDIV(V(sum[2]), R(m));
 	q->pre = SEQ(get_stats(kb, s, c, mean, rstd), LET(mr, V(mean)), init);
 	q->sum_step = sum_plane(kb, s, i, nsum, sum, part, step);
+	q->sum_body = step;
+	q->i = i;
+	q->nsum = nsum;
+	for (int k = 0; k < nsum; k++)
+		q->sums[k] = sum[k], q->parts[k] = part[k];
 	q->mid = SEQ(
 		LET(r2, RMUL(V(rstd), V(rstd))),
 		LET(a1, RMUL(V(rstd), RDIV(V(sum[1]), R(m)))),
@@ -390,8 +473,10 @@ static void bn_grad_jvp_parts(KB *kb, const IrShape *s, int c, int n, int n2, Ch
 			     RMUL(V(mean), RMUL(V(rstd), V(kk))))));
 	LExpr *out = RADD(RMUL(V(ka), kb_read_in(kb, 1, at2, V(n2))),
 			  RMUL(V(kbv), kb_read_in(kb, 2, at2, V(n2))));
+	int aw = -1;
 	if (with_w) {
-		int aw = kb_rvar(kb, "aw"), bw = kb_rvar(kb, "bw"), dw = kb_rvar(kb, "dw");
+		aw = kb_rvar(kb, "aw");
+		int bw = kb_rvar(kb, "bw"), dw = kb_rvar(kb, "dw");
 		q->mid = SEQ(q->mid, LET(aw, V(rstd)),
 			     LET(bw, RMUL(RMUL(RMUL(V(rstd), V(rstd)), V(rstd)), RDIV(V(sum[6]), R(m)))),
 			     LET(dw, RSUB(RMUL(V(mean), V(bw)), RMUL(V(rstd), RDIV(V(sum[5]), R(m))))),
@@ -399,6 +484,11 @@ static void bn_grad_jvp_parts(KB *kb, const IrShape *s, int c, int n, int n2, Ch
 		out = RADD(out, RMUL(V(aw), kb_read_in(kb, 3, at2, V(n2))));
 	}
 	out = RADD(out, RADD(RMUL(V(kc), LD(x, at2)), V(kd)));
+	q->nconst = 0;
+	q->consts[q->nconst++] = ka, q->consts[q->nconst++] = kbv, q->consts[q->nconst++] = kc;
+	q->consts[q->nconst++] = kd;
+	if (aw >= 0)
+		q->consts[q->nconst++] = aw;
 	q->store_step = FOR(i2, I(0), I(hw), STORE(y, at2, out));
 }
 
