@@ -15,11 +15,11 @@
  * kernel (bn_grad_jvp with w: 7 and 5). */
 enum { BN_SUMS = 7, BN_CONSTS = 5 };
 
-/* Whether the batch-norm gradients of a tensor of shape s go sample by
- * sample (per_channel_parts): large enough to run in parallel. */
-static bool bn_split(const IrShape *s)
+/* Whether value n is a batch-norm gradient built sample by sample
+ * (per_sample_parts): one large enough to run in parallel. */
+static bool bn_by_sample(const IrNode *n)
 {
-	return ir_numel(*s) >= 8192;
+	return (n->op == IR_BN_GRAD || n->op == IR_BN_GRAD_JVP) && ir_numel(n->shape) >= 8192;
 }
 
 int64_t scratch_size(const IrGraph *g, int v)
@@ -44,7 +44,7 @@ int64_t scratch_size(const IrGraph *g, int v)
 			return x->d[0] * padded;
 		return y->d[1] * ((x->d[1] / a->groups) * a->kh * a->kw * y->d[3] + padded);
 	}
-	if ((n->op == IR_BN_GRAD || n->op == IR_BN_GRAD_JVP) && bn_split(&n->shape))
+	if (bn_by_sample(n))
 		/* kern_reduce.c: each sample's sums per channel, then each
 		 * channel's constants */
 		return n->shape.d[0] * n->shape.d[1] * BN_SUMS + n->shape.d[1] * BN_CONSTS;
@@ -92,18 +92,16 @@ static LStmt *per_channel(KB *kb, const IrShape *s, int c, LStmt *body)
 }
 
 /* The per-channel kernels that make one pass of sums and one of stores
- * over their channel (bn_grad, bn_grad_jvp) are built from the parts of
- * one channel: what comes before the sums, a sample's step of the sums
- * (the n loop's body), the constants from the sums, and a sample's step
- * of the stores. */
+ * over their channel (batch_norm, bn_grad, bn_grad_jvp) are built from
+ * the parts of one channel: what comes before the sums; the sums, as the
+ * body of a loop over a sample's plane (variable i) that adds to the
+ * partial sums parts[k] of the plane, which then go into sums[k] (none
+ * when nsum is 0); the constants from the sums; and a sample's step of the
+ * stores.  A kernel split by sample (per_sample_parts) also needs the
+ * constants of mid that are all the stores read, besides the channel and
+ * the tensors: consts[], reals. */
 typedef struct ChanParts {
-	LStmt *pre, *sum_step, *mid, *store_step;
-	/* What a kernel split by sample needs (per_sample_parts): the element
-	 * loop of sum_step, its variable i and its body sum_body, which adds
-	 * to the real partial sums parts[k] that sum_step adds into the
-	 * double sums[k]; and the constants of mid (reals) that are all the
-	 * stores read, besides the channel and the tensors. */
-	LStmt *sum_body;
+	LStmt *pre, *sum_body, *mid, *store_step;
 	int nsum, sums[BN_SUMS], parts[BN_SUMS], i;
 	int nconst, consts[BN_CONSTS];
 } ChanParts;
@@ -127,8 +125,9 @@ static int64_t chan_block(const IrShape *s)
 	return b;
 }
 
-static LStmt *sum_plane(KB *kb, const IrShape *s, int i, int nsum, const int *sums,
-			const int *parts, LStmt *body);
+static LStmt *plane_parts(KB *kb, const IrShape *s, int i, int nsum, const int *parts,
+			  LStmt *body);
+static LStmt *sum_step(KB *kb, const IrShape *s, const ChanParts *q);
 
 /* A batch-norm gradient split by sample.  Every other kernel of a large
  * tensor splits its work by sample, and the threads' static shares of
@@ -143,7 +142,7 @@ static LStmt *sum_plane(KB *kb, const IrShape *s, int i, int nsum, const int *su
 static void per_sample_parts(KB *kb, const IrShape *s, const char *name, ChanBuild build)
 {
 	LProgram *P = kb->p;
-	int64_t N = s->d[0], C = s->d[1], hw = s->rank == 4 ? s->d[2] * s->d[3] : 1;
+	int64_t N = s->d[0], C = s->d[1];
 	int n = kb_var(kb, "n"), n2 = kb_var(kb, "n"), n3 = kb_var(kb, "n"), c = kb_var(kb, "c");
 	int sc = kb_buf(kb, kb->k->scratch[kb->k->v], true);
 	/* the parts twice: each statement has one place in the tree; q for
@@ -151,9 +150,8 @@ static void per_sample_parts(KB *kb, const IrShape *s, const char *name, ChanBui
 	ChanParts q = {0}, q2 = {0};
 	build(kb, s, c, n, n3, &q);
 	build(kb, s, c, n, n3, &q2);
-	LStmt *init = NULL, *keep = NULL, *add = NULL, *save = NULL, *load = NULL;
+	LStmt *keep = NULL, *add = NULL, *save = NULL, *load = NULL;
 	for (int k = 0; k < q.nsum; k++) {
-		init = SEQ(init, LET(q.parts[k], R(0)));
 		keep = SEQ(keep, STORE(sc, ADD(MUL(ADD(MUL(V(n), I(C)), V(c)), I(BN_SUMS)), I(k)),
 				       V(q.parts[k])));
 		add = SEQ(add, SET(q2.sums[k],
@@ -167,8 +165,7 @@ static void per_sample_parts(KB *kb, const IrShape *s, const char *name, ChanBui
 	}
 	LStmt *sums = PFOR(n, I(0), I(N),
 			   FOR(c, I(0), I(C),
-			       SEQ(q.pre, init, ls_rfor(P, q.i, I(0), I(hw), q.sum_body, q.nsum, q.parts),
-				   keep)));
+			       SEQ(q.pre, plane_parts(kb, s, q.i, q.nsum, q.parts, q.sum_body), keep)));
 	LStmt *consts = FOR(c, I(0), I(C), SEQ(q2.pre, FOR(n2, I(0), I(N), add), q2.mid, save));
 	LStmt *stores = PFOR(n3, I(0), I(N), FOR(c, I(0), I(C), SEQ(load, q.store_step)));
 	kb_finish(kb, name, SEQ(sums, consts, stores));
@@ -177,7 +174,7 @@ static void per_sample_parts(KB *kb, const IrShape *s, const char *name, ChanBui
 static void per_channel_parts(KB *kb, const IrShape *s, const char *name, ChanBuild build)
 {
 	LProgram *P = kb->p;
-	if ((kb->n->op == IR_BN_GRAD || kb->n->op == IR_BN_GRAD_JVP) && bn_split(s)) {
+	if (bn_by_sample(kb->n)) {
 		per_sample_parts(kb, s, name, build);
 		return;
 	}
@@ -185,9 +182,10 @@ static void per_channel_parts(KB *kb, const IrShape *s, const char *name, ChanBu
 	int n = kb_var(kb, "n"), n2 = kb_var(kb, "n");
 	if (cb == 1) {
 		int c = kb_var(kb, "c");
-		ChanParts q;
+		ChanParts q = {0};
 		build(kb, s, c, n, n2, &q);
-		LStmt *body = SEQ(q.pre, q.sum_step ? FOR(n, I(0), I(s->d[0]), q.sum_step) : NULL, q.mid,
+		LStmt *step = sum_step(kb, s, &q);
+		LStmt *body = SEQ(q.pre, step ? FOR(n, I(0), I(s->d[0]), step) : NULL, q.mid,
 				  FOR(n2, I(0), I(s->d[0]), q.store_step));
 		kb_finish(kb, name, per_channel(kb, s, c, body));
 		return;
@@ -196,11 +194,11 @@ static void per_channel_parts(KB *kb, const IrShape *s, const char *name, ChanBu
 	LStmt *lets = NULL, *pre = NULL, *sums = NULL, *mid = NULL, *stores = NULL;
 	for (int64_t j = 0; j < cb; j++) {
 		int c = kb_var(kb, "c");
-		ChanParts q;
+		ChanParts q = {0};
 		lets = SEQ(lets, LET(c, ADD(MUL(V(blk), I(cb)), I(j))));
 		build(kb, s, c, n, n2, &q);
 		pre = SEQ(pre, q.pre);
-		sums = SEQ(sums, q.sum_step);
+		sums = SEQ(sums, sum_step(kb, s, &q));
 		mid = SEQ(mid, q.mid);
 		stores = SEQ(stores, q.store_step);
 	}
@@ -209,19 +207,34 @@ static void per_channel_parts(KB *kb, const IrShape *s, const char *name, ChanBu
 	kb_finish(kb, name, PFOR(blk, I(0), I(s->d[1] / cb), body));
 }
 
+/* The partial sums parts[0..nsum) of one sample's plane, from zero. */
+static LStmt *plane_parts(KB *kb, const IrShape *s, int i, int nsum, const int *parts,
+			  LStmt *body)
+{
+	LProgram *P = kb->p;
+	int64_t hw = s->rank == 4 ? s->d[2] * s->d[3] : 1;
+	LStmt *init = NULL;
+	for (int k = 0; k < nsum; k++)
+		init = SEQ(init, LET(parts[k], R(0)));
+	return SEQ(init, ls_rfor(P, i, I(0), I(hw), body, nsum, parts));
+}
+
 /* A sample's step of sum_channel: the plane's sums in reals, then added
  * to the double accumulators. */
 static LStmt *sum_plane(KB *kb, const IrShape *s, int i, int nsum, const int *sums,
 			const int *parts, LStmt *body)
 {
 	LProgram *P = kb->p;
-	int64_t hw = s->rank == 4 ? s->d[2] * s->d[3] : 1;
-	LStmt *init = NULL, *add = NULL;
-	for (int k = 0; k < nsum; k++) {
-		init = SEQ(init, LET(parts[k], R(0)));
+	LStmt *add = NULL;
+	for (int k = 0; k < nsum; k++)
 		add = SEQ(add, SET(sums[k], RADD(V(sums[k]), V(parts[k]))));
-	}
-	return SEQ(init, ls_rfor(P, i, I(0), I(hw), body, nsum, parts), add);
+	return SEQ(plane_parts(kb, s, i, nsum, parts, body), add);
+}
+
+/* The sample step of the sums of q, or NULL when it has none. */
+static LStmt *sum_step(KB *kb, const IrShape *s, const ChanParts *q)
+{
+	return q->nsum ? sum_plane(kb, s, q->i, q->nsum, q->sums, q->parts, q->sum_body) : NULL;
 }
 
 static void channel_sum(KB *kb)
@@ -240,8 +253,8 @@ static void channel_sum(KB *kb)
 }
 
 /* Batch statistics of channel c, in the parts of per_channel_parts: mean
- * and 1/sqrt(var + eps), in double, from one pass of sums (q->sum_step,
- * sample n's); stored with the (biased) variance when `st` >= 0, as the
+ * and 1/sqrt(var + eps), in double, from one pass of sums (q->sum_body,
+ * sample n's element i); stored with the (biased) variance when `st` >= 0, as the
  * rows of a [3, C] buffer.  q->store_step is left alone. */
 static void stats_parts(KB *kb, const IrShape *s, int c, int n, int mean, int rstd, int st,
 			ChanParts *q)
@@ -252,13 +265,13 @@ static void stats_parts(KB *kb, const IrShape *s, int c, int n, int mean, int rs
 	int s1 = kb_acc(kb, "sum"), s2 = kb_acc(kb, "sumsq"), xv = kb_acc(kb, "xv");
 	int p1 = kb_acc(kb, "part"), p2 = kb_acc(kb, "partsq"), var = kb_acc(kb, "var");
 	int64_t m = ir_numel(*s) / s->d[1];
-	int acc2[2] = {s1, s2}, part2[2] = {p1, p2};
 	q->pre = SEQ(LET(mean, lx_real(P, 0)), LET(rstd, lx_real(P, 0)), LET(s1, R(0)),
 		     LET(s2, R(0)));
-	q->sum_step = sum_plane(kb, s, i, 2, acc2, part2,
-				SEQ(LET(xv, kb_read_in(kb, 0, chan_index(P, s, n, c, i), V(n))),
-				    SET(p1, RADD(V(p1), V(xv))),
-				    SET(p2, RADD(V(p2), RMUL(V(xv), V(xv))))));
+	q->sum_body = SEQ(LET(xv, kb_read_in(kb, 0, chan_index(P, s, n, c, i), V(n))),
+			  SET(p1, RADD(V(p1), V(xv))), SET(p2, RADD(V(p2), RMUL(V(xv), V(xv)))));
+	q->i = i;
+	q->nsum = 2;
+	q->sums[0] = s1, q->sums[1] = s2, q->parts[0] = p1, q->parts[1] = p2;
 	LExpr *ve = RSUB(RDIV(V(s2), R((double)m)), RMUL(V(mean), V(mean)));
 	q->mid = SEQ(SET(mean, RDIV(V(s1), R((double)m))), LET(var, BIN(LO_MAX, ve, R(0))),
 		     SET(rstd, RDIV(R(1), lx_un(P, LO_SQRT, RADD(V(var), R(kb->n->at.eps))))),
@@ -281,9 +294,9 @@ static LStmt *get_stats(KB *kb, const IrShape *s, int c, int mean, int rstd)
 			   SET(rstd, RADD(R(0), LD(st, ADD(V(c), I(s->d[1]))))));
 	}
 	int n = kb_var(kb, "n");
-	ChanParts q;
+	ChanParts q = {0};
 	stats_parts(kb, s, c, n, mean, rstd, sb >= 0 ? kb_buf(kb, sb, true) : -1, &q);
-	return SEQ(q.pre, FOR(n, I(0), I(s->d[0]), q.sum_step), q.mid);
+	return SEQ(q.pre, FOR(n, I(0), I(s->d[0]), sum_step(kb, s, &q)), q.mid);
 }
 
 /* batch_norm in the parts of per_channel_parts: the batch statistics
@@ -378,12 +391,10 @@ static void bn_grad_parts(KB *kb, const IrShape *s, int c, int n, int n2, ChanPa
 	LExpr *at = chan_index(P, s, n, c, i), *at2 = chan_index(P, s, n2, c, i2);
 	/* sums of v and of v (x - mean): then
 	 * out = r v - r mean(v) - r^3 (x - mean) mean(v (x - mean)) */
-	int acc2[2] = {sv, svx}, part2[2] = {q1, q2};
 	q->pre = SEQ(get_stats(kb, s, c, mean, rstd), LET(mr, V(mean)), LET(sv, R(0)),
 		     LET(svx, R(0)));
 	q->sum_body = SEQ(LET(vv, kb_read_in(kb, 1, at, V(n))), SET(q1, RADD(V(q1), V(vv))),
 			  SET(q2, RADD(V(q2), RMUL(V(vv), RSUB(LD(x, at), V(mr))))));
-	q->sum_step = sum_plane(kb, s, i, 2, acc2, part2, q->sum_body);
 	q->i = i;
 	q->nsum = 2;
 	q->sums[0] = sv, q->sums[1] = svx, q->parts[0] = q1, q->parts[1] = q2;
@@ -452,7 +463,6 @@ static void bn_grad_jvp_parts(KB *kb, const IrShape *s, int c, int n, int n2, Ch
 		init = SEQ(init, LET(sum[k], R(0)));
 	LExpr *st = RDIV(V(sum[0]), R(m)), *sv = RDIV(V(sum[2]), R(m));
 	q->pre = SEQ(get_stats(kb, s, c, mean, rstd), LET(mr, V(mean)), init);
-	q->sum_step = sum_plane(kb, s, i, nsum, sum, part, step);
 	q->sum_body = step;
 	q->i = i;
 	q->nsum = nsum;
