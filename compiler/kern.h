@@ -17,6 +17,9 @@ bool kern_pool(KernCtx *k);
  * update of its running statistics (buffers mean and var), a call made
  * only when the run has them (kern_reduce.c). */
 void kern_bn_running(KernCtx *k, int mean, int var);
+/* Whether conv filter gradient n is built sample by sample, with the
+ * scratch that needs (kern_conv.c). */
+bool kern_filter_by_sample(const IrGraph *g, const IrNode *n);
 
 /* A kernel under construction. */
 typedef struct KB {

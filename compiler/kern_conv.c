@@ -9,7 +9,12 @@
  * branch-free multiply-add over a contiguous (stride 1) row.  Where a
  * plane comes from one input channel (depthwise convs, the forward pass
  * and the data gradient at stride 1), each output row is summed over
- * every tap in registers and stored once (rows_of_taps). */
+ * every tap in registers and stored once (rows_of_taps).
+ *
+ * The filter gradients of 1x1 convs and of depthwise convs at stride 1
+ * split their work by sample, as the kernels around them do: each
+ * sample's gradient goes into scratch, and then they are summed in sample
+ * order.  The other filter gradients split it by output channel. */
 #include "kern.h"
 
 static bool is_pointwise(const IrAttr *a)
@@ -262,23 +267,33 @@ static void bwd_data_pointwise(KB *kb)
 			    hw, dx, MUL(V(n), I(cin * hw)), hw)));
 }
 
-/* dw = sum_n dy[n] x[n]^T, split into blocks of output channels (one
- * thread each); each block sums the samples in order. */
+/* dw[z] = sum over the samples n, in sample order, of parts[n len + z]:
+ * the last phase of a filter gradient split by sample. */
+static LStmt *sum_samples(KB *kb, int dw, int parts, int64_t N, int64_t len)
+{
+	LProgram *P = kb->p;
+	int n = kb_var(kb, "n"), z = kb_var(kb, "z");
+	return SEQ(FOR(z, I(0), I(len), STORE(dw, V(z), R(0))),
+		   FOR(n, I(0), I(N),
+		       FOR(z, I(0), I(len), ACCUM(dw, V(z), LD(parts, ADD(MUL(V(n), I(len)), V(z)))))));
+}
+
+/* dw = sum_n dy[n] x[n]^T, split by sample like the kernels around it
+ * (see kern_reduce.c's per_sample_parts): in parallel, each sample's
+ * product into the scratch buffer; then their sum. */
 static void bwd_filter_pointwise(KB *kb)
 {
 	LProgram *P = kb->p;
+	const KernCtx *k = kb->k;
 	Geo g = geometry(kb);
-	int64_t cin = g.x.d[1], cout = g.y.d[1], hw = g.y.d[2] * g.y.d[3];
+	int64_t N = g.x.d[0], cin = g.x.d[1], cout = g.y.d[1], hw = g.y.d[2] * g.y.d[3];
 	int dw = kb_out(kb), x = kb_in(kb, 0), dy = kb_in(kb, 1);
-	int64_t blocks = cout % 4 == 0 && cout >= 16 ? 4 : 1, rows = cout / blocks;
-	int b = kb_var(kb, "b"), n = kb_var(kb, "n");
-	LExpr *arow = MUL(V(b), I(rows * hw)), *crow = MUL(V(b), I(rows * cin));
-	LStmt *first = gemm(kb, false, true, rows, cin, hw, 0, dy, arow, hw, x, I(0), hw, dw, crow, cin);
-	LStmt *rest = FOR(n, I(1), I(g.y.d[0]),
-			  gemm(kb, false, true, rows, cin, hw, 1, dy,
-			       ADD(MUL(V(n), I(cout * hw)), MUL(V(b), I(rows * hw))), hw, x,
-			       MUL(V(n), I(cin * hw)), hw, dw, MUL(V(b), I(rows * cin)), cin));
-	kb_finish(kb, "pointwise_conv_bwd_filter", PFOR(b, I(0), I(blocks), SEQ(first, rest)));
+	int sc = kb_buf(kb, k->scratch[k->v], true);
+	int n = kb_var(kb, "n");
+	LStmt *each = PFOR(n, I(0), I(N),
+			   gemm(kb, false, true, cout, cin, hw, 0, dy, MUL(V(n), I(cout * hw)), hw, x,
+				MUL(V(n), I(cin * hw)), hw, sc, MUL(V(n), I(cout * cin)), cin));
+	kb_finish(kb, "pointwise_conv_bwd_filter", SEQ(each, sum_samples(kb, dw, sc, N, cout * cin)));
 }
 
 /* ---- direct gradients ------------------------------------------------------------ */
@@ -403,6 +418,72 @@ static void bwd_filter_direct(KB *kb)
 		  PFOR(c.co, I(0), I(g.y.d[1]), body));
 }
 
+/* The most taps in a row of a filter built by bwd_filter_depthwise: each
+ * has an accumulator of its own. */
+enum { ROW_TAPS_MAX = 16 };
+
+/* Whether bwd_filter n is a depthwise one at stride 1, built sample by
+ * sample (bwd_filter_depthwise). */
+bool kern_filter_by_sample(const IrGraph *gr, const IrNode *n)
+{
+	if (n->op != IR_CONV2D_BWD_FILTER)
+		return false;
+	const IrShape *x = &gr->node[n->in[0]].shape, *y = &gr->node[n->in[1]].shape;
+	return n->at.stride == 1 && n->at.groups == x->d[1] && x->d[1] == y->d[1] &&
+	       !is_pointwise(&n->at) && n->at.kw <= ROW_TAPS_MAX;
+}
+
+/* The filter gradient of a depthwise conv at stride 1, split by sample
+ * like the kernels around it (see kern_reduce.c's per_sample_parts).
+ * With dy's plane widened to the padded plane's rows (zeros past its
+ * last column) and both planes flat, tap (i, j) is one contiguous dot
+ * product: sum over q of dyw[q] pad[q + i d wp + j d], q up to the last
+ * output (the zero columns cancel the products that wrap into the next
+ * row, and the last index is the padded plane's last).  The kw taps of a
+ * row share the load of dyw[q].  So: in parallel over samples, each
+ * channel's taps of the sample, summed in vector lanes, into the scratch
+ * buffer; then the taps' sums over the samples, in sample order.  Scratch:
+ * those N C kh kw sums, then per sample a padded plane and a widened one. */
+static void bwd_filter_depthwise(KB *kb)
+{
+	LProgram *P = kb->p;
+	const KernCtx *k = kb->k;
+	Geo g = geometry(kb);
+	int dw = kb_out(kb), x = kb_in(kb, 0), dy = kb_in(kb, 1);
+	int sc = kb_buf(kb, k->scratch[k->v], true);
+	int64_t N = g.x.d[0], C = g.x.d[1], kh = g.a.kh, kw = g.a.kw, d = g.a.dilation;
+	int64_t hp = pad_h(&g), wp = pad_w(&g), ho = g.y.d[2], wo = g.y.d[3];
+	int64_t taps = kh * kw, ct = C * taps, len = (ho - 1) * wp + wo;
+	int n = kb_var(kb, "n"), c = kb_var(kb, "c"), i = kb_var(kb, "i"), q = kb_var(kb, "q");
+	int r = kb_var(kb, "r"), col = kb_var(kb, "col"), z = kb_var(kb, "z"), dv = kb_rvar(kb, "dy");
+	LExpr *pbase = ADD(I(N * ct), MUL(V(n), I(2 * hp * wp)));
+	LExpr *wbase = ADD(I(N * ct + hp * wp), MUL(V(n), I(2 * hp * wp)));
+	LExpr *xplane = MUL(ADD(MUL(V(n), I(C)), V(c)), I(g.x.d[2] * g.x.d[3]));
+	LExpr *yplane = MUL(ADD(MUL(V(n), I(C)), V(c)), I(ho * wo));
+	LStmt *widen = FOR(r, I(0), I(ho),
+			   FOR(col, I(0), I(wo),
+			       STORE(sc, ADD(wbase, ADD(MUL(V(r), I(wp)), V(col))),
+				     LD(dy, ADD(yplane, ADD(MUL(V(r), I(wo)), V(col)))))));
+	int parts[ROW_TAPS_MAX];
+	LStmt *init = NULL, *body = LET(dv, LD(sc, ADD(wbase, V(q)))), *keep = NULL;
+	for (int64_t j = 0; j < kw; j++) {
+		parts[j] = kb_rvar(kb, "part");
+		init = SEQ(init, LET(parts[j], R(0)));
+		LExpr *at = ADD(ADD(pbase, V(q)), ADD(MUL(V(i), I(d * wp)), I(j * d)));
+		body = SEQ(body, SET(parts[j], RADD(V(parts[j]), RMUL(V(dv), LD(sc, at)))));
+		keep = SEQ(keep, STORE(sc, ADD(ADD(MUL(V(n), I(ct)), MUL(V(c), I(taps))),
+					       ADD(MUL(V(i), I(kw)), I(j))),
+				       V(parts[j])));
+	}
+	LStmt *row = SEQ(init, ls_rfor(P, q, I(0), I(len), body, (int)kw, parts), keep);
+	LStmt *sample = SEQ(FOR(z, I(0), I(len), STORE(sc, ADD(wbase, V(z)), R(0))),
+			    FOR(c, I(0), I(C),
+				SEQ(pad_copy(kb, &g, sc, pbase, x, xplane, true), widen,
+				    FOR(i, I(0), I(kh), row))));
+	kb_finish(kb, "depthwise_conv_bwd_filter",
+		  SEQ(PFOR(n, I(0), I(N), sample), sum_samples(kb, dw, sc, N, ct)));
+}
+
 /* ---- linear and matmul ------------------------------------------------------------- */
 
 /* y[n, o] = b[o] + sum_i x[n, i] w[o, i] */
@@ -463,6 +544,8 @@ bool kern_conv(KernCtx *k)
 	case IR_CONV2D_BWD_FILTER:
 		if (is_pointwise(a))
 			bwd_filter_pointwise(&kb);
+		else if (kern_filter_by_sample(k->g, kb.n))
+			bwd_filter_depthwise(&kb);
 		else
 			bwd_filter_direct(&kb);
 		return true;

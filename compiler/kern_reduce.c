@@ -27,14 +27,22 @@ int64_t scratch_size(const IrGraph *g, int v)
 	const IrNode *n = &g->node[v];
 	if (n->op == IR_AVG_POOL_BWD && !n->at.count_pad) /* dy over each divisor (kern_pool.c) */
 		return ir_numel(g->node[n->in[0]].shape);
+	if (kern_filter_by_sample(g, n)) {
+		/* kern_conv.c: each sample's sums per channel and tap, then a
+		 * padded plane and a widened one per sample */
+		const IrShape *x = &g->node[n->in[0]].shape;
+		int64_t planes = (x->d[2] + 2 * (int64_t)n->at.pad) * (x->d[3] + 2 * (int64_t)n->at.pad);
+		return x->d[0] * (x->d[1] * n->at.kh * n->at.kw + 2 * planes);
+	}
 	if (n->op == IR_CONV2D || n->op == IR_CONV2D_BWD_DATA || n->op == IR_CONV2D_BWD_FILTER) {
 		/* kern_conv.c: a padded copy of an input plane per thread (per
 		 * sample, or per output channel for the filter gradient, which
-		 * also keeps a row accumulator per tap); nothing for the 1x1
-		 * convs that BLAS does */
+		 * also keeps a row accumulator per tap); for the 1x1 convs that
+		 * BLAS does, each sample's filter gradient, and nothing else */
 		const IrAttr *a = &n->at;
 		if (a->kh == 1 && a->kw == 1 && a->stride == 1 && a->pad == 0 && a->groups == 1)
-			return 0;
+			return n->op == IR_CONV2D_BWD_FILTER ? ir_numel(n->shape) * g->node[n->in[0]].shape.d[0]
+							     : 0;
 		const IrShape *x = n->op == IR_CONV2D_BWD_DATA ? &n->shape : &g->node[n->in[0]].shape;
 		const IrShape *y = n->op == IR_CONV2D ? &n->shape
 				   : n->op == IR_CONV2D_BWD_DATA ? &g->node[n->in[0]].shape
