@@ -13,7 +13,7 @@
 
 /* The most sums and constants per channel of a batch-norm gradient
  * kernel (bn_grad_jvp with w: 7 and 5). */
-enum { BN_SUMS = 7, BN_CONSTS = 5 };
+enum { BN_SUMS = 7, BN_CONSTS = 6 };
 
 /* Whether value n is a batch-norm gradient built sample by sample
  * (per_sample_parts): one large enough to run in parallel. */
@@ -398,7 +398,9 @@ static void bn_grad_parts(KB *kb, const IrShape *s, int c, int n, int n2, ChanPa
 	int64_t m = ir_numel(*s) / s->d[1];
 	LExpr *at = chan_index(P, s, n, c, i), *at2 = chan_index(P, s, n2, c, i2);
 	/* sums of v and of v (x - mean): then
-	 * out = r v - r mean(v) - r^3 (x - mean) mean(v (x - mean)) */
+	 * out = r v - r mean(v) - r^3 (x - mean) mean(v (x - mean)),
+	 * x - mean formed before the product: b x - b mean would cancel,
+	 * and on a channel of nearly constant x, r^3 is some 1/eps^1.5 */
 	q->pre = SEQ(get_stats(kb, s, c, mean, rstd), LET(mr, V(mean)), LET(sv, R(0)),
 		     LET(svx, R(0)));
 	q->sum_body = SEQ(LET(vv, kb_read_in(kb, 1, at, V(n))), SET(q1, RADD(V(q1), V(vv))),
@@ -407,13 +409,13 @@ static void bn_grad_parts(KB *kb, const IrShape *s, int c, int n, int n2, ChanPa
 	q->nsum = 2;
 	q->sums[0] = sv, q->sums[1] = svx, q->parts[0] = q1, q->parts[1] = q2;
 	LExpr *rb = RMUL(RMUL(RMUL(V(rstd), V(rstd)), V(rstd)), RDIV(V(svx), R((double)m)));
-	LExpr *rd = RSUB(RMUL(V(mean), V(b)), RMUL(V(rstd), RDIV(V(sv), R((double)m))));
+	LExpr *rd = RMUL(R(-1), RMUL(V(rstd), RDIV(V(sv), R((double)m))));
 	q->mid = SEQ(LET(a, V(rstd)), LET(b, rb), LET(d, rd));
-	q->nconst = 3;
-	q->consts[0] = a, q->consts[1] = b, q->consts[2] = d;
+	q->nconst = 4;
+	q->consts[0] = a, q->consts[1] = b, q->consts[2] = d, q->consts[3] = mr;
 	q->store_step = FOR(i2, I(0), I(hw),
 			    STORE(y, at2, RADD(RSUB(RMUL(V(a), kb_read_in(kb, 1, at2, V(n2))),
-						    RMUL(V(b), LD(x, at2))),
+						    RMUL(V(b), RSUB(LD(x, at2), V(mr)))),
 					       V(d))));
 }
 
@@ -428,12 +430,13 @@ static void bn_grad(KB *kb)
  * pixels, it is  a v + b t + c x + d  per channel:
  *   a1 = r St'/m (= mean(xhat t)), mvx = r Sv'/m, mvu = r (Svt/m - Sv St/m^2
  *   - mvx a1), a = -r^2 a1, b = -r^2 mvx, k = 2 r^2 a1 mvx - r mvu,
- *   c = r k, d = r^2 (a1 Sv/m + mvx St/m) - mean c.
+ *   c = r k, d = r^2 (a1 Sv/m + mvx St/m), and out = a v + b t + c (x -
+ *   mean) + d (x - mean formed first, as in bn_grad_parts).
  * One pass of sums and one of stores, rather than the twenty-odd passes
  * of its decomposition.  With a fourth input w, bn_grad(x, w) is added
  * as in bn_grad_parts: sums of w and w (x - mean) more, and
- *   out = a v + b t + r w + (c - bw) x + (d + dw) (r as a real, as there),
- *   bw = r^3 Sw'/m, dw = mean bw - r Sw/m. */
+ *   out = a v + b t + r w + (c - bw) (x - mean) + (d + dw) (r as a real,
+ *   as there), bw = r^3 Sw'/m, dw = -r Sw/m. */
 static void bn_grad_jvp_parts(KB *kb, const IrShape *s, int c, int n, int n2, ChanParts *q)
 {
 	LProgram *P = kb->p;
@@ -487,8 +490,7 @@ static void bn_grad_jvp_parts(KB *kb, const IrShape *s, int c, int n, int n2, Ch
 		LET(kbv, RMUL(R(-1), RMUL(V(r2), V(mvx)))),
 		LET(kk, RSUB(RMUL(R(2), RMUL(V(r2), RMUL(V(a1), V(mvx)))), RMUL(V(rstd), V(mvu)))),
 		LET(kc, RMUL(V(rstd), V(kk))),
-		LET(kd, RSUB(RMUL(V(r2), RADD(RMUL(V(a1), sv), RMUL(V(mvx), st))),
-			     RMUL(V(mean), RMUL(V(rstd), V(kk))))));
+		LET(kd, RMUL(V(r2), RADD(RMUL(V(a1), sv), RMUL(V(mvx), st)))));
 	LExpr *out = RADD(RMUL(V(ka), kb_read_in(kb, 1, at2, V(n2))),
 			  RMUL(V(kbv), kb_read_in(kb, 2, at2, V(n2))));
 	int aw = -1;
@@ -497,16 +499,17 @@ static void bn_grad_jvp_parts(KB *kb, const IrShape *s, int c, int n, int n2, Ch
 		int bw = kb_rvar(kb, "bw"), dw = kb_rvar(kb, "dw");
 		q->mid = SEQ(q->mid, LET(aw, V(rstd)),
 			     LET(bw, RMUL(RMUL(RMUL(V(rstd), V(rstd)), V(rstd)), RDIV(V(sum[6]), R(m)))),
-			     LET(dw, RSUB(RMUL(V(mean), V(bw)), RMUL(V(rstd), RDIV(V(sum[5]), R(m))))),
+			     LET(dw, RMUL(R(-1), RMUL(V(rstd), RDIV(V(sum[5]), R(m))))),
 			     SET(kc, RSUB(V(kc), V(bw))), SET(kd, RADD(V(kd), V(dw))));
 		out = RADD(out, RMUL(V(aw), kb_read_in(kb, 3, at2, V(n2))));
 	}
-	out = RADD(out, RADD(RMUL(V(kc), LD(x, at2)), V(kd)));
+	out = RADD(out, RADD(RMUL(V(kc), RSUB(LD(x, at2), V(mr))), V(kd)));
 	q->nconst = 0;
 	q->consts[q->nconst++] = ka, q->consts[q->nconst++] = kbv, q->consts[q->nconst++] = kc;
 	q->consts[q->nconst++] = kd;
 	if (aw >= 0)
 		q->consts[q->nconst++] = aw;
+	q->consts[q->nconst++] = mr;
 	q->store_step = FOR(i2, I(0), I(hw), STORE(y, at2, out));
 }
 
