@@ -25,6 +25,12 @@
  *   stedit keep IN OUT PATTERN...        only the tensors some PATTERN
  *   stedit omit IN OUT PATTERN...        matches, or none matches; a
  *                                        PATTERN ending in * is a prefix
+ *   stedit relerr A B [PATTERN...]       how far B is from A: the relative L2
+ *                                        error |B - A| / |A| over the tensors
+ *                                        PATTERN matches (all: none given),
+ *                                        the worst tensor's, and the largest
+ *                                        |B - A| of an element; A and B must
+ *                                        hold the same names and shapes
  *   stedit pick IN OUT NAME[=NEWNAME]... a file of the named tensors alone,
  *                                        in that order, renamed as asked
  *                                        (a fixture's state or batches)
@@ -32,6 +38,7 @@
  * Exits 0, or 1 with a message. */
 #include <inttypes.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -420,6 +427,54 @@ static int cmd_pick(const char *in, const char *out, int n, char **names)
 	return end_copy(rc, out, &f, &g);
 }
 
+/* Prints "relerr E worst NAME E_NAME maxabs D": E over every matching
+ * element, E_NAME the largest of any one tensor's (0 when it and A's are
+ * both 0), D the largest difference of an element. */
+static int cmd_relerr(const char *pa, const char *pb, int n, char **pat)
+{
+	StFile a, b;
+	char err[1024];
+	if (st_read(pa, &a, err, sizeof err) != 0)
+		return die(err, NULL);
+	if (st_read(pb, &b, err, sizeof err) != 0) {
+		st_free(&a);
+		return die(err, NULL);
+	}
+	int rc = 0, used = 0;
+	double num = 0, den = 0, worst = -1, maxabs = 0;
+	const char *worst_name = "";
+	for (size_t i = 0; i < a.ntensors && rc == 0; i++) {
+		const StTensor *x = &a.tensors[i], *y = st_find(&b, x->name);
+		if (n > 0 && !matches(x->name, pat, n))
+			continue;
+		if (!y || y->numel != x->numel) {
+			rc = die(y ? "the files' shapes differ" : "the second file lacks", x->name);
+			break;
+		}
+		double tn = 0, td = 0;
+		for (int64_t k = 0; k < x->numel; k++) {
+			double d = get(y, k) - get(x, k);
+			tn += d * d;
+			maxabs = fabs(d) > maxabs || d != d ? fabs(d) : maxabs;
+			td += get(x, k) * get(x, k);
+		}
+		double e = td > 0 ? sqrt(tn / td) : tn > 0 ? INFINITY : 0;
+		if (e > worst)
+			worst = e, worst_name = x->name;
+		num += tn, den += td, used++;
+	}
+	if (rc == 0 && used == 0)
+		rc = die("no tensor matches", n ? pat[0] : NULL);
+	if (rc == 0 && (a.ntensors != b.ntensors && n == 0))
+		rc = die("the files hold different tensors", pb);
+	if (rc == 0)
+		printf("relerr %.6g worst %s %.6g maxabs %.6g\n",
+		       den > 0 ? sqrt(num / den) : num > 0 ? INFINITY : 0, worst_name, worst, maxabs);
+	st_free(&a);
+	st_free(&b);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "ls") == 0)
@@ -434,6 +489,8 @@ int main(int argc, char **argv)
 		return cmd_select(strcmp(argv[1], "keep") == 0, argc - 2, argv + 2);
 	if (argc == 9 && strcmp(argv[1], "images") == 0)
 		return cmd_images(argv + 2);
+	if (argc >= 4 && strcmp(argv[1], "relerr") == 0)
+		return cmd_relerr(argv[2], argv[3], argc - 4, argv + 4);
 	if (argc >= 5 && strcmp(argv[1], "pick") == 0)
 		return cmd_pick(argv[2], argv[3], argc - 4, argv + 4);
 	if (argc >= 5)
