@@ -5,9 +5,11 @@
 set -eu
 cd "$(dirname "$0")"
 
+# llvm-16-dev: the LLVM backend (nasc --backend=llvm), which the tests
+# run beside the C one; configure takes any LLVM from 14 to 19.
 packages="build-essential autoconf automake libtool pkg-config flex bison
   libcmocka-dev libjansson-dev liblapacke-dev libopenblas-dev zlib1g-dev
-  dataset-fashion-mnist"
+  llvm-16-dev dataset-fashion-mnist"
 
 missing=""
 for p in $packages; do

@@ -99,7 +99,10 @@ static void quoted(char *cmd, size_t cap, const char *s)
 	cmd[n] = '\0';
 }
 
-int build_compile(const char *c_path, const char *out, bool verbose)
+/* cc FLAGS -I RT INPUT LIBNASRT LIBS -o OUT: compiling C, or linking an
+ * object file; `what` names the step in the message of a failure. */
+static int run_cc(const char *flags, const char *input, const char *out, bool verbose,
+		  const char *what)
 {
 	char inc[4096], lib[4096];
 	runtime_paths(inc, sizeof inc, lib, sizeof lib);
@@ -108,16 +111,15 @@ int build_compile(const char *c_path, const char *out, bool verbose)
 		return -1;
 	}
 	const char *cc = getenv("NASC_CC") ? getenv("NASC_CC") : NASC_BUILD_CC;
-	const char *cflags = getenv("NASC_CFLAGS") ? getenv("NASC_CFLAGS") : NASC_BUILD_CFLAGS;
-	size_t cap = strlen(cc) + strlen(cflags) + strlen(NASC_BUILD_LIBS) + strlen(inc) +
-		     strlen(lib) + 4 * (strlen(c_path) + strlen(out)) + 64;
+	size_t cap = strlen(cc) + strlen(flags) + strlen(NASC_BUILD_LIBS) + strlen(inc) +
+		     strlen(lib) + 4 * (strlen(input) + strlen(out)) + 64;
 	char *cmd = malloc(cap);
 	if (!cmd)
 		return -1;
-	snprintf(cmd, cap, "%s %s -I", cc, cflags);
+	snprintf(cmd, cap, "%s %s -I", cc, flags);
 	quoted(cmd, cap, inc);
 	strcat(cmd, " ");
-	quoted(cmd, cap, c_path);
+	quoted(cmd, cap, input);
 	strcat(cmd, " ");
 	quoted(cmd, cap, lib);
 	strcat(cmd, " " NASC_BUILD_LIBS " -o ");
@@ -127,9 +129,20 @@ int build_compile(const char *c_path, const char *out, bool verbose)
 	int st = system(cmd);
 	int rc = 0;
 	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-		fprintf(stderr, "nasc: compiling %s failed:\n  %s\n", c_path, cmd);
+		fprintf(stderr, "nasc: %s %s failed:\n  %s\n", what, input, cmd);
 		rc = -1;
 	}
 	free(cmd);
 	return rc;
+}
+
+int build_compile(const char *c_path, const char *out, bool verbose)
+{
+	const char *cflags = getenv("NASC_CFLAGS") ? getenv("NASC_CFLAGS") : NASC_BUILD_CFLAGS;
+	return run_cc(cflags, c_path, out, verbose, "compiling");
+}
+
+int build_link(const char *obj_path, const char *out, bool verbose)
+{
+	return run_cc(NASC_BUILD_LDFLAGS, obj_path, out, verbose, "linking");
 }

@@ -7,6 +7,7 @@
 #include "emit_meta.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A string as a C literal. */
@@ -50,7 +51,7 @@ static int alpha_tensor(const Lowered *L, const char *name)
 	return -1;
 }
 
-static int cells_of(const Model *m, int type)
+int meta_cells_of(const Model *m, int type)
 {
 	int n = 0;
 	for (int i = 0; i < m->ncells; i++)
@@ -81,30 +82,45 @@ static void cell_type(FILE *out, const Model *m, int t)
 	fputs(ct->noutputs ? "};\n\n" : "0};\n\n", out);
 }
 
-int emit_meta(FILE *out, const Model *m, const Lowered *L)
+int meta_cell_types(const Model *m, const Lowered *L, int *types)
 {
 	int n = 0;
 	for (int i = 0; i < L->ntensors; i++)
 		for (int t = 0; t < m->ntypes; t++)
-			if (m->types[t].alpha >= 0 && alpha_tensor(L, m->types[t].name) == i) {
-				cell_type(out, m, t);
-				n++;
-			}
-	if (n == 0)
-		return 0;
-	fputs("static const NasCellType cell_types[] = {\n", out);
-	for (int i = 0; i < L->ntensors; i++)
-		for (int t = 0; t < m->ntypes; t++) {
+			if (m->types[t].alpha >= 0 && alpha_tensor(L, m->types[t].name) == i)
+				types[n++] = t;
+	return n;
+}
+
+int meta_alpha_tensor(const Model *m, const Lowered *L, int type)
+{
+	return alpha_tensor(L, m->types[type].name);
+}
+
+int emit_meta(FILE *out, const Model *m, const Lowered *L)
+{
+	int *types = malloc((size_t)(m->ntypes > 0 ? m->ntypes : 1) * sizeof *types);
+	if (!types) {
+		fputs("nasc: out of memory\n", stderr);
+		exit(1);
+	}
+	int n = meta_cell_types(m, L, types);
+	for (int i = 0; i < n; i++)
+		cell_type(out, m, types[i]);
+	if (n > 0) {
+		fputs("static const NasCellType cell_types[] = {\n", out);
+		for (int i = 0; i < n; i++) {
+			int t = types[i];
 			const ModelCellType *ct = &m->types[t];
-			if (ct->alpha < 0 || alpha_tensor(L, ct->name) != i)
-				continue;
 			fputs("\t{", out);
 			emit_c_string(out, ct->name);
 			fprintf(out, ", %d, %d, %d, edges_%d, %d, %d, %d, exclude_%d, %d, outputs_%d, %d},\n",
-				i, ct->nodes, ct->nedges, t, ct->nops, ct->keep, ct->nexclude, t,
-				ct->noutputs, t, cells_of(m, t));
+				meta_alpha_tensor(m, L, t), ct->nodes, ct->nedges, t, ct->nops, ct->keep,
+				ct->nexclude, t, ct->noutputs, t, meta_cells_of(m, t));
 		}
-	fputs("};\n\n", out);
+		fputs("};\n\n", out);
+	}
+	free(types);
 	return n;
 }
 

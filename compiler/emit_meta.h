@@ -16,6 +16,15 @@ void emit_c_string(FILE *out, const char *s);
  * how many there are (none: nothing is written). */
 int emit_meta(FILE *out, const Model *m, const Lowered *L);
 
+/* The model's cell types with alpha, in the order of their tensors in
+ * L's table, as indices into m->types; returns how many.  types has room
+ * for m->ntypes. */
+int meta_cell_types(const Model *m, const Lowered *L, int *types);
+/* The tensor index of cell type `type`'s alpha. */
+int meta_alpha_tensor(const Model *m, const Lowered *L, int type);
+/* How many cells of the network are of type `type`. */
+int meta_cells_of(const Model *m, int type);
+
 /* The `.schedule = {...},` member of a NasProgram initializer. */
 void emit_schedule(FILE *out, const Schedule *s);
 

@@ -8,6 +8,9 @@
 #include <unistd.h>
 
 #include "build.h"
+#ifdef HAVE_LLVM
+#include "emit_llvm.h"
+#endif
 #include "info.h"
 #include "lower.h"
 #include "model.h"
@@ -33,7 +36,9 @@ static const char usage[] =
 	"                        sema (the graph IR of the supernet), ad (with the\n"
 	"                        gradient program), infer (and the eval-mode one),\n"
 	"                        cse, dce or fuse\n"
-	"  emit FILE             print the search program as C (-o to write a file)\n"
+	"  emit FILE             print the search program as C, or LLVM IR with\n"
+	"                        --backend=llvm (-o to write a file; with llvm, -o\n"
+	"                        FILE.o writes the optimized object file instead)\n"
 	"  build FILE -o BIN     compile the search program into the binary BIN\n"
 	"\n"
 	"options:\n"
@@ -42,11 +47,12 @@ static const char usage[] =
 	"  --after=PASS          with dump: which pass\n"
 	"  -o FILE               with emit and build: the output\n"
 	"  --precision=f32|f64   with emit and build: the reals of the program (f32)\n"
-	"  --backend=c           with emit and build: the code generator\n"
-	"  --keep-c=FILE         with build: keep the generated C in FILE\n"
+	"  --backend=c|llvm      with emit and build: the code generator (c); llvm\n"
+	"                        builds through LLVM, when nasc was configured with it\n"
+	"  --keep-c=FILE         with build and the C backend: keep the generated C in FILE\n"
 	"  --hvp-block=K         with emit and build: Hessian-vector products per\n"
 	"                        pass of the curvature program, 1 to 64 (" NASC_HVP_BLOCK_S ")\n"
-	"  -v, --verbose         with build: print the compiler's command line\n"
+	"  -v, --verbose         with build: print the compiler's (or linker's) command line\n"
 	"  -h, --help            print this help\n"
 	"  --version             print the version\n"
 	"\n"
@@ -67,10 +73,40 @@ static int usage_error(const char *fmt, const char *arg)
 	return 2;
 }
 
-/* emit and build: the whole pipeline, lowering, then C to a file (or
- * stdout), compiled when building. */
+#ifdef HAVE_LLVM
+/* The LLVM backend: IR to a file (or stdout), or an object file in a
+ * temporary folder, linked into out_path. */
+static int generate_llvm(const Lowered *L, const EmitInfo *info, bool build, const char *out_path,
+			 bool verbose)
+{
+	if (!build) {
+		/* -o FILE.o: the object file build would link */
+		size_t n = out_path ? strlen(out_path) : 0;
+		bool obj = n > 2 && strcmp(out_path + n - 2, ".o") == 0;
+		return emit_llvm(L, info, obj ? LLVM_OBJECT : LLVM_IR, out_path ? out_path : "-") == 0
+			       ? 0 : 1;
+	}
+	char dir[] = "/tmp/nasc-XXXXXX", obj[64];
+	if (!mkdtemp(dir)) {
+		perror("nasc: a temporary directory");
+		return 1;
+	}
+	snprintf(obj, sizeof obj, "%s/program.o", dir);
+	fprintf(stderr, "nasc: %d values, %d kernels; compiling %s with LLVM %s\n", L->nvalues,
+		L->p.nkern, out_path, emit_llvm_version());
+	int rc = emit_llvm(L, info, LLVM_OBJECT, obj) == 0 && build_link(obj, out_path, verbose) == 0
+			 ? 0 : 1;
+	unlink(obj);
+	rmdir(dir);
+	return rc;
+}
+#endif
+
+/* emit and build: the whole pipeline, lowering, then C (or LLVM IR) to a
+ * file (or stdout), compiled when building. */
 static int generate(Model *m, Arena *a, const char *spec, const Override *ov, int nov, bool build,
-		    const char *out_path, const char *keep_c, bool f64, int hvp_block, bool verbose)
+		    const char *out_path, const char *keep_c, bool f64, int hvp_block, bool verbose,
+		    bool llvm)
 {
 	if (pipeline_run(&m->g, pipeline_npasses - 1, stderr) != 0)
 		return 70;
@@ -85,6 +121,12 @@ static int generate(Model *m, Arena *a, const char *spec, const Override *ov, in
 		snprintf(config, sizeof config, "the spec's defaults");
 	EmitInfo info = {.spec = spec, .config = config, .version = PACKAGE_VERSION, .f64 = f64,
 			 .flops = m->flops, .model = m};
+#ifdef HAVE_LLVM
+	if (llvm)
+		return generate_llvm(&L, &info, build, out_path, verbose);
+#else
+	(void)llvm;
+#endif
 	if (!build) {
 		if (!out_path) {
 			emit_c(stdout, &L, &info);
@@ -134,7 +176,12 @@ int main(int argc, char **argv)
 			free(ov);
 			return 0;
 		} else if (strcmp(a, "--version") == 0) {
-			printf("nasc %s\n", PACKAGE_VERSION);
+#ifdef HAVE_LLVM
+			printf("nasc %s (backends: c, llvm with LLVM %s)\n", PACKAGE_VERSION,
+			       emit_llvm_version());
+#else
+			printf("nasc %s (backends: c)\n", PACKAGE_VERSION);
+#endif
 			free(ov);
 			return 0;
 		} else if (strcmp(a, "--json") == 0) {
@@ -223,11 +270,24 @@ int main(int argc, char **argv)
 		rc = usage_error("--precision is f32 or f64, not '%s'", precision);
 		goto out;
 	}
+	bool llvm = strcmp(backend, "llvm") == 0;
+#ifdef HAVE_LLVM
+	if (!llvm && strcmp(backend, "c") != 0) {
+		rc = usage_error("unknown backend '%s' (the backends are c and llvm)", backend);
+		goto out;
+	}
+#else
 	if (strcmp(backend, "c") != 0) {
-		rc = usage_error(strcmp(backend, "llvm") == 0
-					 ? "--backend=%s: this nasc has no LLVM backend yet"
-					 : "unknown backend '%s' (the backend is c)",
+		rc = usage_error(llvm ? "--backend=%s: this nasc was configured without LLVM "
+					"(see ./configure --with-llvm-config)"
+				      : "unknown backend '%s' (the backend is c)",
 				 backend);
+		goto out;
+	}
+#endif
+	if (llvm && keep_c) {
+		rc = usage_error("--keep-c goes with the C backend; nasc emit --backend=llvm writes the "
+				 "IR%s", "");
 		goto out;
 	}
 	if (c == CMD_BUILD && !out_path) {
@@ -295,7 +355,7 @@ int main(int argc, char **argv)
 				ir_dump(stdout, &m->g);
 			else if (emits)
 				rc = generate(m, &arena, file, ov, nov, c == CMD_BUILD, out_path, keep_c,
-					      strcmp(precision, "f64") == 0, block, verbose);
+					      strcmp(precision, "f64") == 0, block, verbose, llvm);
 		}
 	}
 	arena_free(&arena);

@@ -9,7 +9,9 @@
  * points as the search loop calls them (through tests/probe.c, linked in
  * place of the runtime's command line): running statistics, drop-path
  * masks and eval mode against the interpreter in f64, and the running
- * statistics and eval-mode logits against PyTorch in f32. */
+ * statistics and eval-mode logits against PyTorch in f32.  Each test
+ * runs on the C backend and, when nasc has it, again on the LLVM backend
+ * (the tests whose names end in _llvm). */
 #include "config.h"
 
 #include <math.h>
@@ -32,6 +34,9 @@
 
 static char workdir[] = "/tmp/nasc-codegen-XXXXXX";
 
+/* The backend nasc emits with: "c", or "llvm" in the _llvm tests. */
+static const char *backend = "c";
+
 static const char *path_in(const char *name)
 {
 	static char buf[8][512];
@@ -48,8 +53,8 @@ static int nasc_cmd(char *cmd, size_t cap, const char *verb, const char *space,
 {
 	const char *nasc = getenv("NASC");
 	assert_non_null(nasc);
-	int n = snprintf(cmd, cap, "'%s' %s%s '%s/examples/spaces/%s.nas' -o '%s'", nasc, verb,
-			 f64 ? " --precision=f64" : "", SRCDIR, space, out);
+	int n = snprintf(cmd, cap, "'%s' %s --backend=%s%s '%s/examples/spaces/%s.nas' -o '%s'", nasc,
+			 verb, backend, f64 ? " --precision=f64" : "", SRCDIR, space, out);
 	for (int i = 0; i < nov; i++)
 		n += snprintf(cmd + n, cap - (size_t)n, " -D '%s'", ov[i]);
 	return n;
@@ -398,11 +403,14 @@ static void build_probe(const char *space, const char *const *ov, int nov, bool 
 			const char *bin)
 {
 	char cmd[8192], src[600];
-	snprintf(src, sizeof src, "%s.c", bin);
+	bool c = strcmp(backend, "c") == 0;
+	/* the LLVM backend's object file, linked as nasc build links it */
+	snprintf(src, sizeof src, "%s.%s", bin, c ? "c" : "o");
 	int n = nasc_cmd(cmd, sizeof cmd, "emit --hvp-block=3", space, ov, nov, f64, src);
 	snprintf(cmd + n, sizeof cmd - (size_t)n,
-		 " && %s %s -I'%s/rt' '%s.c' '%s/tests/probe.c' '%s/libnasrt.a' %s -o '%s' 2>&1",
-		 NASC_BUILD_CC, NASC_BUILD_CFLAGS, SRCDIR, bin, SRCDIR, BUILDDIR, NASC_BUILD_LIBS, bin);
+		 " && %s %s %s -I'%s/rt' '%s' '%s/tests/probe.c' '%s/libnasrt.a' %s -o '%s' 2>&1",
+		 NASC_BUILD_CC, NASC_BUILD_CFLAGS, c ? "" : NASC_BUILD_LDFLAGS, SRCDIR, src, SRCDIR,
+		 BUILDDIR, NASC_BUILD_LIBS, bin);
 	if (system(cmd) != 0)
 		fail_msg("%s failed", cmd);
 }
@@ -863,23 +871,46 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+#ifdef HAVE_LLVM
+static int on_llvm(void **state)
+{
+	(void)state;
+	backend = "llvm";
+	return 0;
+}
+
+static int on_c(void **state)
+{
+	(void)state;
+	backend = "c";
+	return 0;
+}
+
+/* A test on the LLVM backend, under its name with _llvm. */
+#define LLVM_TEST(t)                                                                              \
+	{#t "_llvm", t, on_llvm, on_c, NULL}
+#else
+#define LLVM_TEST(t)
+#endif
+#define BOTH(t) cmocka_unit_test(t), LLVM_TEST(t)
+
 int main(void)
 {
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_tiny_f64),
-		cmocka_unit_test(test_s2_f64),
-		cmocka_unit_test(test_darts_f64),
-		cmocka_unit_test(test_darts_fixture),
-		cmocka_unit_test(test_s1_fixture),
-		cmocka_unit_test(test_s2_fixture),
-		cmocka_unit_test(test_s3_fixture),
-		cmocka_unit_test(test_darts_modes_f64),
-		cmocka_unit_test(test_eval_fixture_f32),
-		cmocka_unit_test(test_darts_curvature_f64),
-		cmocka_unit_test(test_s3_curvature_f64),
-		cmocka_unit_test(test_s2_wide_f64),
-		cmocka_unit_test(test_s2_wide_curvature_f64),
+		BOTH(test_tiny_f64),
+		BOTH(test_s2_f64),
+		BOTH(test_darts_f64),
+		BOTH(test_darts_fixture),
+		BOTH(test_s1_fixture),
+		BOTH(test_s2_fixture),
+		BOTH(test_s3_fixture),
+		BOTH(test_darts_modes_f64),
+		BOTH(test_eval_fixture_f32),
+		BOTH(test_darts_curvature_f64),
+		BOTH(test_s3_curvature_f64),
+		BOTH(test_s2_wide_f64),
+		BOTH(test_s2_wide_curvature_f64),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
