@@ -886,13 +886,11 @@ static int on_c(void **state)
 	return 0;
 }
 
-/* A test on the LLVM backend, under its name with _llvm. */
-#define LLVM_TEST(t)                                                                              \
-	{#t "_llvm", t, on_llvm, on_c, NULL}
+/* A test on the C backend, and on the LLVM one under its name with _llvm. */
+#define BOTH(t) cmocka_unit_test(t), {#t "_llvm", t, on_llvm, on_c, NULL}
 #else
-#define LLVM_TEST(t)
+#define BOTH(t) cmocka_unit_test(t)
 #endif
-#define BOTH(t) cmocka_unit_test(t), LLVM_TEST(t)
 
 int main(void)
 {
