@@ -77,8 +77,14 @@ int lk_slot(LProgram *p, LKBuild *kb, int buf, bool write)
 typedef struct Text {
 	char *s;
 	size_t n, cap;
-	int *var_no;   /* per program variable: its number in this kernel, or -1 */
-	int next_var;
+	/* The program variables in the order the kernel first uses them: a
+	 * variable's number is its index.  A list, not an array over all of the
+	 * program's variables: that one, allocated and cleared once per kernel
+	 * call, made lowering quadratic in the program's size (and under
+	 * AddressSanitizer, which maps each large block afresh, it took minutes
+	 * for the DARTS space). */
+	int *seen;
+	int nseen, seencap;
 	const LProgram *p;
 } Text;
 
@@ -105,9 +111,19 @@ static void put(Text *t, const char *fmt, ...)
 
 static int var_no(Text *t, int v)
 {
-	if (t->var_no[v] < 0)
-		t->var_no[v] = t->next_var++;
-	return t->var_no[v];
+	for (int i = 0; i < t->nseen; i++)
+		if (t->seen[i] == v)
+			return i;
+	if (t->nseen == t->seencap) {
+		t->seencap = t->seencap ? 2 * t->seencap : 16;
+		t->seen = realloc(t->seen, (size_t)t->seencap * sizeof *t->seen);
+		if (!t->seen) {
+			fputs("nasc: out of memory\n", stderr);
+			exit(1);
+		}
+	}
+	t->seen[t->nseen] = v;
+	return t->nseen++;
 }
 
 static void key_expr(Text *t, const LExpr *e)
@@ -225,17 +241,11 @@ static void key_stmts(Text *t, const LStmt *s)
 const char *lk_key(LProgram *p, const LStmt *body)
 {
 	Text t = {.p = p};
-	t.var_no = malloc((size_t)(p->nvar > 0 ? p->nvar : 1) * sizeof *t.var_no);
-	if (!t.var_no) {
-		fputs("nasc: out of memory\n", stderr);
-		exit(1);
-	}
-	memset(t.var_no, -1, (size_t)(p->nvar > 0 ? p->nvar : 1) * sizeof *t.var_no);
 	put(&t, "%s", "");
 	key_stmts(&t, body);
 	const char *k = arena_strndup(p->arena, t.s, t.n);
 	free(t.s);
-	free(t.var_no);
+	free(t.seen);
 	return k;
 }
 

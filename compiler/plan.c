@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const PlanItem *sort_items;
 
@@ -17,14 +18,6 @@ static int by_size(const void *a, const void *b)
 	return *(const int *)a - *(const int *)b;
 }
 
-static int by_offset(const void *a, const void *b)
-{
-	const PlanItem *x = &sort_items[*(const int *)a], *y = &sort_items[*(const int *)b];
-	if (x->offset != y->offset)
-		return x->offset < y->offset ? -1 : 1;
-	return 0;
-}
-
 static int64_t round_up(int64_t v, int64_t align)
 {
 	return (v + align - 1) / align * align;
@@ -33,9 +26,11 @@ static int64_t round_up(int64_t v, int64_t align)
 int64_t plan_arena(PlanItem *items, int n, int64_t align)
 {
 	int *order = malloc((size_t)(n > 0 ? n : 1) * sizeof *order);
+	/* the items placed so far, by offset: kept sorted as they are placed,
+	 * rather than sorting the live ones again for every item (that sort
+	 * was most of the time nasc took on the DARTS space) */
 	int *placed = malloc((size_t)(n > 0 ? n : 1) * sizeof *placed);
-	int *meet = malloc((size_t)(n > 0 ? n : 1) * sizeof *meet);
-	if (!order || !placed || !meet) {
+	if (!order || !placed) {
 		fputs("nasc: out of memory\n", stderr);
 		exit(1);
 	}
@@ -50,17 +45,12 @@ int64_t plan_arena(PlanItem *items, int n, int64_t align)
 		it->offset = 0;
 		if (it->size == 0)
 			continue;
-		int nmeet = 0;
-		for (int j = 0; j < nplaced; j++) {
-			const PlanItem *o = &items[placed[j]];
-			if (o->first <= it->last && it->first <= o->last)
-				meet[nmeet++] = placed[j];
-		}
-		qsort(meet, (size_t)nmeet, sizeof *meet, by_offset);
 		/* the lowest gap between live neighbours that holds it */
 		int64_t at = 0;
-		for (int j = 0; j < nmeet; j++) {
-			const PlanItem *o = &items[meet[j]];
+		for (int j = 0; j < nplaced; j++) {
+			const PlanItem *o = &items[placed[j]];
+			if (o->first > it->last || it->first > o->last)
+				continue; /* not live at the same time */
 			if (o->offset >= at + it->size)
 				break;
 			int64_t end = round_up(o->offset + o->size, align);
@@ -68,10 +58,19 @@ int64_t plan_arena(PlanItem *items, int n, int64_t align)
 		}
 		it->offset = at;
 		total = at + it->size > total ? at + it->size : total;
-		placed[nplaced++] = order[oi];
+		int lo = 0, hi = nplaced; /* after the last one at or below `at` */
+		while (lo < hi) {
+			int mid = lo + (hi - lo) / 2;
+			if (items[placed[mid]].offset <= at)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		memmove(placed + lo + 1, placed + lo, (size_t)(nplaced - lo) * sizeof *placed);
+		placed[lo] = order[oi];
+		nplaced++;
 	}
 	free(order);
 	free(placed);
-	free(meet);
 	return round_up(total, align);
 }
