@@ -1,7 +1,8 @@
 #!/bin/sh
 # bench/run.sh - `make bench`: nasc against PyTorch on the DARTS search
 # network, forward + backward and one first-order search step, float32,
-# two threads each, one process per tool and configuration.
+# two threads each, one process per tool and configuration; and, when
+# nasc has it, the LLVM backend's program against the C backend's.
 #
 # Run from the build directory, with
 #   NASC    the nasc binary
@@ -183,6 +184,65 @@ of_rounds() {
 	echo "$list"
 }
 
+# now: seconds since the epoch, to the nanosecond; since T: seconds since T
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# backends: with an LLVM backend, configuration $c built by it too, and
+# its step timed against the C backend's in rounds of their own (each
+# round both, alternately first), beside PyTorch's step of the rounds
+# above
+backend_step() {
+	o=$work/$c.$1-step.$2.json
+	echo "bench $c, round $2/$rounds: the $1 backend's program" >&2
+	"$3" bench --threads "$threads" --iters "$iters" --warmup "$warmup" --json > "$o" ||
+		die "$c: $3 bench failed"
+	check_json "$o" "$3 bench"
+	cat "$o" >> "$results"
+}
+backends() {
+	binl=$work/darts-$c-llvm
+	echo "bench $c: nasc build --backend=llvm darts.nas $defs" >&2
+	t0=$(now)
+	# shellcheck disable=SC2086 # defs is a list of words
+	"$NASC" build --backend=llvm "$spec" $defs -o "$binl" > "$work/$c.build-llvm.log" 2>&1 ||
+		{ cat "$work/$c.build-llvm.log" >&2; die "$c: nasc build --backend=llvm failed"; }
+	build_llvm=$(since "$t0")
+	r=1
+	while [ "$r" -le "$rounds" ]; do
+		if [ $((r % 2)) = 1 ]; then
+			backend_step c "$r" "$bin"
+			backend_step llvm "$r" "$binl"
+		else
+			backend_step llvm "$r" "$binl"
+			backend_step c "$r" "$bin"
+		fi
+		r=$((r + 1))
+	done
+	cs=$(of_rounds "$work/$c.c-step" step_ms median) ls=$(of_rounds "$work/$c.llvm-step" step_ms median)
+	cf=$(of_rounds "$work/$c.c-step" fwd_bwd_ms median) lf=$(of_rounds "$work/$c.llvm-step" fwd_bwd_ms median)
+	rs=$(ratios "$ls" "$cs") rf=$(ratios "$lf" "$cf")
+	echo
+	echo "backends, config $c: the C backend ($build_c s to build) against the LLVM one" \
+		"($(sed -n 's/.*with LLVM \([0-9.]*\).*/\1/p' "$work/$c.build-llvm.log"), $build_llvm s to build), $rounds rounds"
+	line="{\"impl\": \"summary\", \"what\": \"backends\", \"config\": \"$c\", \"rounds\": $rounds, \"build_c_s\": $build_c, \"build_llvm_s\": $build_llvm, $(spread c_step_ms "$cs"), $(spread llvm_step_ms "$ls"), $(spread c_fwd_bwd_ms "$cf"), $(spread llvm_fwd_bwd_ms "$lf"), $(spread c_over_llvm_step "$rs")"
+	printf '%-28s %23s %23s %9s %16s\n' "median [min, max] over rounds" "LLVM backend ms" \
+		"C backend ms" "C/LLVM" "rounds' C/LLVM"
+	rounds_row "forward + backward" \
+		'%8.1f [%5.0f, %5.0f] %8.1f [%5.0f, %5.0f] %8.2fx [%5.2f, %5.2f]' "$lf" "$cf" "$rf"
+	rounds_row "one first-order search step" \
+		'%8.1f [%5.0f, %5.0f] %8.1f [%5.0f, %5.0f] %8.2fx [%5.2f, %5.2f]' "$ls" "$cs" "$rs"
+	echo "C/LLVM: the C backend's median time over the LLVM one's (above 1: LLVM faster)"
+	if [ $have_torch = yes ]; then
+		tm=$(median "$tst_runs")
+		echo "$line, \"torch_step_ms_median\": $tm}" >> "$results"
+		awk -v t="$tm" -v c="$(median "$cs")" -v l="$(median "$ls")" 'BEGIN {
+			printf "step against PyTorch'"'"'s median of the rounds above (%.1f ms): C backend %.2fx, LLVM backend %.2fx\n", t, t / c, t / l }'
+	else
+		echo "$line}" >> "$results"
+	fi
+}
+
 # median "X1 X2 ...", greatest "X1 X2 ..."
 median() { stats "$1" | cut -d' ' -f1; }
 greatest() { stats "$1" | cut -d' ' -f3; }
@@ -200,9 +260,11 @@ for c in $configs; do
 	bin=$work/darts-$c
 
 	echo "bench $c: nasc build darts.nas $defs" >&2
+	t0=$(now)
 	# shellcheck disable=SC2086 # defs is a list of words
 	"$NASC" build "$spec" $defs -o "$bin" > "$work/$c.build.log" 2>&1 ||
 		{ cat "$work/$c.build.log" >&2; die "$c: nasc build failed"; }
+	build_c=$(since "$t0")
 	in_rounds nasc_first torch_first
 	n=$work/$c.nasc t=$work/$c.torch
 	nfb_runs=$(of_rounds "$n" fwd_bwd_ms median) nst_runs=$(of_rounds "$n" step_ms median)
@@ -257,6 +319,11 @@ for c in $configs; do
 		s1=$(part median "$(field step_ms "$one")") sn=$(median "$nst_runs")
 		awk -v a="$s1" -v b="$sn" -v t="$threads" 'BEGIN {
 			printf "nasc step on 1 thread: %.2f ms median; on %d: %.2f ms (median of the rounds), %.2fx faster\n", a, t, b, a / b }'
+	fi
+	if "$NASC" --version | grep -q llvm; then
+		backends
+	else
+		echo "backends: this nasc has no LLVM backend ($("$NASC" --version))"
 	fi
 done
 
