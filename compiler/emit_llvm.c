@@ -56,7 +56,7 @@ typedef struct LL {
 	unsigned loop_kind;      /* of the llvm.loop metadata */
 } LL;
 
-static void *xcalloc(size_t n, size_t size)
+void *llvm_calloc(size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size);
 	if (!p) {
@@ -515,7 +515,7 @@ static void fn_begin(LL *l, Fn *f, LLVMValueRef fn)
 	f->fn = fn;
 	f->b = LLVMCreateBuilderInContext(l->ctx);
 	f->ab = LLVMCreateBuilderInContext(l->ctx);
-	f->var = xcalloc((size_t)l->p->nvar, sizeof *f->var);
+	f->var = llvm_calloc((size_t)l->p->nvar, sizeof *f->var);
 	f->entry = LLVMAppendBasicBlockInContext(l->ctx, fn, "entry");
 	LLVMBasicBlockRef start = LLVMAppendBasicBlockInContext(l->ctx, fn, "start");
 	LLVMPositionBuilderAtEnd(f->ab, f->entry);
@@ -560,15 +560,15 @@ static void parallel_loop(LL *l, const LStmt *s)
 	const LProgram *p = l->p;
 	const LKernel *k = l->k;
 	Fn *outer = l->f;
-	bool *used = xcalloc((size_t)p->nvar, sizeof *used);
-	bool *declared = xcalloc((size_t)p->nvar, sizeof *declared);
+	bool *used = llvm_calloc((size_t)p->nvar, sizeof *used);
+	bool *declared = llvm_calloc((size_t)p->nvar, sizeof *declared);
 	uses(s->body, used, declared);
 	declared[s->var] = true;
 
 	/* the worker's parameters: slots, run, lo, hi, free variables */
 	int n = 0, cap = k->nslot + 3 + p->nvar;
-	LLVMTypeRef *pt = xcalloc((size_t)cap, sizeof *pt);
-	LLVMValueRef *pv = xcalloc((size_t)cap, sizeof *pv);
+	LLVMTypeRef *pt = llvm_calloc((size_t)cap, sizeof *pt);
+	LLVMValueRef *pv = llvm_calloc((size_t)cap, sizeof *pv);
 	for (int i = 0; i < k->nslot; i++, n++)
 		pt[n] = k->slot_int[i] ? l->t.pi64 : l->t.preal, pv[n] = outer->slot[i];
 	pt[n] = l->t.prun, pv[n++] = outer->run ? outer->run : LLVMConstNull(l->t.prun);
@@ -614,7 +614,7 @@ static void parallel_loop(LL *l, const LStmt *s)
 	fn_begin(l, &of, omp);
 	LLVMBuilderRef b = of.b;
 	LLVMValueRef frp = LLVMBuildPointerCast(b, LLVMGetParam(omp, 0), LLVMPointerType(frame, 0), "");
-	LLVMValueRef *args = xcalloc((size_t)n, sizeof *args);
+	LLVMValueRef *args = llvm_calloc((size_t)n, sizeof *args);
 	for (int i = 0; i < n; i++)
 		args[i] = load(l, pt[i], LLVMBuildStructGEP2(b, frame, frp, (unsigned)i, ""));
 	LLVMValueRef nt = LLVMBuildSExt(b, call(l, "omp_get_num_threads", l->t.i32, NULL, 0, NULL),
@@ -691,7 +691,6 @@ static void store_stmt(LL *l, const LStmt *s)
 
 static void gemm(LL *l, const LGemm *g)
 {
-	LLVMBuilderRef b = l->f->b;
 	LLVMTypeRef i = l->t.i32, r = l->t.real, pr = l->t.preal;
 	LLVMTypeRef pt[] = {i, i, i, i, i, i, r, pr, i, pr, i, r, pr, i};
 	/* CblasRowMajor, CblasNoTrans and CblasTrans are 101, 111 and 112 */
@@ -711,7 +710,6 @@ static void gemm(LL *l, const LGemm *g)
 		gep(l, r, l->f->slot[g->c], expr_as(l, g->coff, LT_INT)),
 		LLVMConstInt(i, (unsigned long long)g->ldc, 0),
 	};
-	(void)b;
 	call(l, l->f64 ? "cblas_dgemm" : "cblas_sgemm", l->t.vd, pt, 14, a);
 }
 
@@ -728,13 +726,10 @@ static void stmts(LL *l, const LStmt *s)
 				break;
 			}
 #endif
-			const char *prop = NULL;
-			if (par)
-				;
-			else if (s->unroll)
-				prop = "llvm.loop.unroll.full";
-			else if (s->nsums)
-				prop = "llvm.loop.vectorize.enable";
+			/* as emit_c.c's pragmas: none on a parallel loop run serially */
+			const char *prop = par ? NULL
+					 : s->unroll ? "llvm.loop.unroll.full"
+					 : s->nsums ? "llvm.loop.vectorize.enable" : NULL;
 			LLVMMetadataRef arg = NULL;
 			if (prop && s->nsums && !s->unroll)
 				arg = LLVMValueAsMetadata(LLVMConstInt(l->t.i1, 1, 0));
@@ -953,7 +948,7 @@ static void prepared(LL *l, const LLVMValueRef *kfn, const char *name, const LPr
 	*on = NULL;
 	if (!pg->non)
 		return;
-	*on = xcalloc((size_t)L->ntensors, sizeof **on);
+	*on = llvm_calloc((size_t)L->ntensors, sizeof **on);
 	for (int i = 0; i < pg->non; i++) {
 		snprintf(buf, sizeof buf, "%s_on_%d", name, pg->on_tensor[i]);
 		(*on)[pg->on_tensor[i]] = entry(l, kfn, buf, &pg->on[i], L, true, pg->ones, -1, -1);
@@ -997,7 +992,7 @@ static const char *rejected(LLVMModuleRef m)
 
 static int build_module(LL *l, const Lowered *L, const EmitInfo *info)
 {
-	LLVMValueRef *kfn = xcalloc((size_t)L->p.nkern, sizeof *kfn);
+	LLVMValueRef *kfn = llvm_calloc((size_t)L->p.nkern, sizeof *kfn);
 	for (int k = 0; k < L->p.nkern; k++)
 		if (L->p.kern[k].calls > 0 && !(kfn[k] = kernel(l, &L->p.kern[k]))) {
 			free(kfn);
@@ -1046,7 +1041,7 @@ static int build_module(LL *l, const Lowered *L, const EmitInfo *info)
 static char *temp_beside(const char *path)
 {
 	size_t n = strlen(path) + 16;
-	char *t = xcalloc(n, 1);
+	char *t = llvm_calloc(n, 1);
 	snprintf(t, n, "%s.tmp%ld", path, (long)getpid());
 	return t;
 }
@@ -1128,7 +1123,7 @@ const char *emit_llvm_version(void)
 static int offsets(LLVMTargetDataRef dl, LLVMTypeRef t, int64_t base, int64_t *off, int n, int at)
 {
 	unsigned k = LLVMCountStructElementTypes(t);
-	LLVMTypeRef *el = xcalloc(k, sizeof *el);
+	LLVMTypeRef *el = llvm_calloc(k, sizeof *el);
 	LLVMGetStructElementTypes(t, el);
 	for (unsigned i = 0; i < k; i++) {
 		int64_t o = base + (int64_t)LLVMOffsetOfElement(dl, t, i);
@@ -1158,9 +1153,7 @@ int emit_llvm_layout(const char *name, int64_t *off, int n)
 	LLVMTargetDataRef dl = LLVMCreateTargetDataLayout(tm);
 	int got = -1;
 	for (int k = 0; k < NS_COUNT; k++) {
-		size_t len;
 		const char *s = LLVMGetStructName(t.s[k]);
-		(void)len;
 		if (strcmp(s, name) != 0)
 			continue;
 		got = offsets(dl, t.s[k], 0, off, n, 0);

@@ -30,6 +30,9 @@ typedef struct LlvmTypes {
 	LLVMTypeRef prun;
 } LlvmTypes;
 
+/* calloc, or exit after "nasc: out of memory". */
+void *llvm_calloc(size_t n, size_t size);
+
 /* The types of a context, reals float or double. */
 void llvm_types(LlvmTypes *t, LLVMContextRef ctx, bool f64);
 

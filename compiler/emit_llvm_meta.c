@@ -72,9 +72,7 @@ static LLVMValueRef strings(Meta *g, const char *const *s, int n)
 {
 	if (n == 0)
 		return null(g);
-	LLVMValueRef *v = malloc((size_t)n * sizeof *v);
-	if (!v)
-		return null(g);
+	LLVMValueRef *v = llvm_calloc((size_t)n, sizeof *v);
 	for (int i = 0; i < n; i++)
 		v[i] = string(g, s[i]);
 	LLVMValueRef r = global(g, "strings", array(g->t->pi8, v, n));
@@ -124,9 +122,7 @@ static LLVMValueRef tensors(Meta *g, const LTensor *ts, int n)
 {
 	if (n == 0)
 		return null(g);
-	LLVMValueRef *v = calloc((size_t)n, sizeof *v);
-	if (!v)
-		return null(g);
+	LLVMValueRef *v = llvm_calloc((size_t)n, sizeof *v);
 	for (int i = 0; i < n; i++) {
 		const LTensor *t = &ts[i];
 		LLVMValueRef shape[4];
@@ -164,12 +160,8 @@ static LLVMValueRef schedule(Meta *g, const Schedule *s)
 static LLVMValueRef cell_type(Meta *g, const Model *m, const Lowered *L, int t)
 {
 	const ModelCellType *ct = &m->types[t];
-	LLVMValueRef *edges = calloc((size_t)(ct->nedges > 0 ? ct->nedges : 1), sizeof *edges);
-	LLVMValueRef *outs = calloc((size_t)(ct->noutputs > 0 ? ct->noutputs : 1), sizeof *outs);
-	if (!edges || !outs) {
-		fputs("nasc: out of memory\n", stderr);
-		exit(1);
-	}
+	LLVMValueRef *edges = llvm_calloc((size_t)ct->nedges, sizeof *edges);
+	LLVMValueRef *outs = llvm_calloc((size_t)ct->noutputs, sizeof *outs);
 	for (int e = 0; e < ct->nedges; e++) {
 		const ModelEdge *ed = &ct->edges[e];
 		edges[e] = NAMED(g, NS_EDGE, i32(g, ed->from), i32(g, ed->to), i32(g, ed->stride),
@@ -220,12 +212,8 @@ void llvm_program(LLVMModuleRef mod, const LlvmTypes *t, const Lowered *L, const
 {
 	Meta g = {.m = mod, .t = t};
 	const Model *m = info->model;
-	int *types = calloc((size_t)(m->ntypes > 0 ? m->ntypes : 1), sizeof *types);
-	LLVMValueRef *cells = calloc((size_t)(m->ntypes > 0 ? m->ntypes : 1), sizeof *cells);
-	if (!types || !cells) {
-		fputs("nasc: out of memory\n", stderr);
-		exit(1);
-	}
+	int *types = llvm_calloc((size_t)m->ntypes, sizeof *types);
+	LLVMValueRef *cells = llvm_calloc((size_t)m->ntypes, sizeof *cells);
 	int ntypes = meta_cell_types(m, L, types);
 	for (int i = 0; i < ntypes; i++)
 		cells[i] = cell_type(&g, m, L, types[i]);
@@ -236,11 +224,7 @@ void llvm_program(LLVMModuleRef mod, const LlvmTypes *t, const Lowered *L, const
 
 	LLVMValueRef on = null(&g);
 	if (en->hvp_on) {
-		LLVMValueRef *v = calloc((size_t)L->ntensors, sizeof *v);
-		if (!v) {
-			fputs("nasc: out of memory\n", stderr);
-			exit(1);
-		}
+		LLVMValueRef *v = llvm_calloc((size_t)L->ntensors, sizeof *v);
 		for (int i = 0; i < L->ntensors; i++)
 			v[i] = fnptr(&g, en->hvp_on[i]);
 		on = global(&g, "hvp_on", array(t->pfn, v, L->ntensors));
