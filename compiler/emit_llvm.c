@@ -7,11 +7,16 @@
  * kernel is a function taking its buffers as noalias pointers; variables
  * live in allocas that mem2reg promotes; a loop marked parallel is
  * outlined and run by libgomp's GOMP_parallel on a static schedule, its
- * iterations split between threads as GCC splits them; a loop that sums
- * into accumulators carries llvm.loop.vectorize.enable, which lets the
- * vectorizer keep the sums in lanes (the C API has no per-instruction
- * fast-math flags), and an unrolled one llvm.loop.unroll.full.  a * b + c
+ * iterations split between threads as GCC splits them.  a * b + c
  * becomes llvm.fmuladd, as -ffp-contract=fast has the C compiler fuse it.
+ *
+ * Loop metadata says what the lowered form knows and LLVM's cost models
+ * would otherwise guess (make bench measured each rule, see
+ * llvm_loop_hint): a loop that sums into accumulators may vectorize
+ * (llvm.loop.vectorize.enable; the C API has no per-instruction fast-math
+ * flags); an unrolled loop with no loop left inside unrolls fully; and a
+ * loop with a loop inside is not the one to vectorize.
+ *
  * Only the `*2` builders and LLVMRunPasses are used, so the same source
  * builds against LLVM 14 to 19, with typed or opaque pointers. */
 #include "config.h"
@@ -443,6 +448,35 @@ static void loop_metadata(LL *l, LLVMValueRef branch, const char *prop, LLVMMeta
 
 static void stmts(LL *l, const LStmt *s);
 
+/* Whether statements s hold a loop that is not unrolled. */
+static bool has_loop(const LStmt *s)
+{
+	for (; s; s = s->next)
+		if ((s->kind == LS_FOR && (!s->unroll || has_loop(s->body))) ||
+		    (s->kind == LS_IF && (has_loop(s->body) || has_loop(s->els))))
+			return true;
+	return false;
+}
+
+/* Left to themselves, LLVM 19's passes made the depthwise convolutions of
+ * config A 1.2 to 10 times slower than GCC's:
+ * - Fully unrolling the 5x5 taps around a vectorized row hoisted 75
+ *   weight broadcasts out of the row loop and spilled them, so an
+ *   unrolled loop with a loop inside is left to LLVM's own unroller.
+ * - Once it had unrolled a 7x7 output block itself, the vectorizer took
+ *   the 5-tap loop outside it, with masked 2-lane loads and stores that
+ *   stall on store forwarding, so a loop with a loop inside does not
+ *   vectorize (what lies inside may still). */
+LlvmLoopHint llvm_loop_hint(const LStmt *s)
+{
+	bool outer = has_loop(s->body);
+	if (s->unroll && !outer)
+		return LOOP_UNROLL;
+	if (s->nsums)
+		return LOOP_VECTORIZE;
+	return outer ? LOOP_NO_VECTORIZE : LOOP_ANY;
+}
+
 /* for (v = lo; v < hi; v++) body, hi evaluated before each iteration as
  * in C; `prop` (or NULL) goes on the back edge. */
 static void serial_loop(LL *l, int var, LLVMValueRef lo, const LExpr *hi_expr, LLVMValueRef hi,
@@ -727,12 +761,12 @@ static void stmts(LL *l, const LStmt *s)
 			}
 #endif
 			/* as emit_c.c's pragmas: none on a parallel loop run serially */
-			const char *prop = par ? NULL
-					 : s->unroll ? "llvm.loop.unroll.full"
-					 : s->nsums ? "llvm.loop.vectorize.enable" : NULL;
+			LlvmLoopHint h = par ? LOOP_ANY : llvm_loop_hint(s);
+			const char *prop = h == LOOP_UNROLL ? "llvm.loop.unroll.full"
+					 : h != LOOP_ANY ? "llvm.loop.vectorize.enable" : NULL;
 			LLVMMetadataRef arg = NULL;
-			if (prop && s->nsums && !s->unroll)
-				arg = LLVMValueAsMetadata(LLVMConstInt(l->t.i1, 1, 0));
+			if (h == LOOP_VECTORIZE || h == LOOP_NO_VECTORIZE)
+				arg = LLVMValueAsMetadata(LLVMConstInt(l->t.i1, h == LOOP_VECTORIZE, 0));
 			serial_loop(l, s->var, expr_as(l, s->lo, LT_INT), s->hi, NULL, s->body, prop, arg);
 			break;
 		}

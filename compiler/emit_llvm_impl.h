@@ -30,6 +30,12 @@ typedef struct LlvmTypes {
 	LLVMTypeRef prun;
 } LlvmTypes;
 
+/* What a serial loop's llvm.loop metadata asks of LLVM: nothing, full
+ * unrolling, vectorization (of a loop that sums: the order of its
+ * additions may change), or none. */
+typedef enum LlvmLoopHint { LOOP_ANY, LOOP_UNROLL, LOOP_VECTORIZE, LOOP_NO_VECTORIZE } LlvmLoopHint;
+LlvmLoopHint llvm_loop_hint(const LStmt *s);
+
 /* calloc, or exit after "nasc: out of memory". */
 void *llvm_calloc(size_t n, size_t size);
 
