@@ -36,9 +36,9 @@ static const char usage[] =
 	"                        sema (the graph IR of the supernet), ad (with the\n"
 	"                        gradient program), infer (and the eval-mode one),\n"
 	"                        cse, dce or fuse\n"
-	"  emit FILE             print the search program as C, or LLVM IR with\n"
-	"                        --backend=llvm (-o to write a file; with llvm, -o\n"
-	"                        FILE.o writes the optimized object file instead)\n"
+	"  emit FILE             print the search program: LLVM IR from the llvm\n"
+	"                        backend, C from the c one (-o to write a file; with\n"
+	"                        llvm, -o FILE.o writes the optimized object file)\n"
 	"  build FILE -o BIN     compile the search program into the binary BIN\n"
 	"\n"
 	"options:\n"
@@ -47,9 +47,9 @@ static const char usage[] =
 	"  --after=PASS          with dump: which pass\n"
 	"  -o FILE               with emit and build: the output\n"
 	"  --precision=f32|f64   with emit and build: the reals of the program (f32)\n"
-	"  --backend=c|llvm      with emit and build: the code generator (c); llvm\n"
-	"                        builds through LLVM, when nasc was configured with it\n"
-	"  --keep-c=FILE         with build and the C backend: keep the generated C in FILE\n"
+	"  --backend=c|llvm      with emit and build: the code generator (" NASC_DEFAULT_BACKEND ");\n"
+	"                        llvm exists when nasc was configured with LLVM\n"
+	"  --keep-c=FILE         with build: keep the generated C in FILE (the c backend)\n"
 	"  --hvp-block=K         with emit and build: Hessian-vector products per\n"
 	"                        pass of the curvature program, 1 to 64 (" NASC_HVP_BLOCK_S ")\n"
 	"  -v, --verbose         with build: print the compiler's (or linker's) command line\n"
@@ -160,7 +160,7 @@ static int generate(Model *m, Arena *a, const char *spec, const Override *ov, in
 int main(int argc, char **argv)
 {
 	const char *cmd = NULL, *file = NULL, *after = NULL, *out_path = NULL, *keep_c = NULL;
-	const char *precision = "f32", *backend = "c";
+	const char *precision = "f32", *backend = NULL;
 	bool json = false, verbose = false;
 	const char *hvp_block = NULL;
 	Override *ov = calloc((size_t)argc + 1, sizeof *ov);
@@ -177,10 +177,10 @@ int main(int argc, char **argv)
 			return 0;
 		} else if (strcmp(a, "--version") == 0) {
 #ifdef HAVE_LLVM
-			printf("nasc %s (backends: c, llvm with LLVM %s)\n", PACKAGE_VERSION,
-			       emit_llvm_version());
+			printf("nasc %s (backends: c, llvm with LLVM %s; default %s)\n", PACKAGE_VERSION,
+			       emit_llvm_version(), NASC_DEFAULT_BACKEND);
 #else
-			printf("nasc %s (backends: c)\n", PACKAGE_VERSION);
+			printf("nasc %s (backends: c; default c)\n", PACKAGE_VERSION);
 #endif
 			free(ov);
 			return 0;
@@ -251,7 +251,7 @@ int main(int argc, char **argv)
 	}
 	bool emits = c == CMD_EMIT || c == CMD_BUILD;
 	if (!emits && (out_path || keep_c || verbose || hvp_block || strcmp(precision, "f32") != 0 ||
-		       strcmp(backend, "c") != 0)) {
+		       backend)) {
 		rc = usage_error("-o, --precision, --backend, --hvp-block, --keep-c and -v go with emit "
 				 "and build%s", "");
 		goto out;
@@ -270,6 +270,9 @@ int main(int argc, char **argv)
 		rc = usage_error("--precision is f32 or f64, not '%s'", precision);
 		goto out;
 	}
+	/* keeping the C asks for the backend that writes it */
+	if (!backend)
+		backend = keep_c ? "c" : NASC_DEFAULT_BACKEND;
 	bool llvm = strcmp(backend, "llvm") == 0;
 #ifdef HAVE_LLVM
 	if (!llvm && strcmp(backend, "c") != 0) {
