@@ -48,6 +48,9 @@ case $rounds in
 esac
 [ "$rounds" -ge 1 ] || die "BENCH_ROUNDS: '$rounds' is not a positive count"
 python=${BENCH_PYTHON:-/usr/bin/python3}
+# the backend nasc build uses without --backend, as nasc --version names it
+default_backend=$("$NASC" --version | sed -n 's/.*; default \([a-z]*\))$/\1/p')
+[ -n "$default_backend" ] || die "$NASC --version names no default backend"
 work=bench/work
 results=bench/results.jsonl
 mkdir -p "$work" || die "cannot create $work"
@@ -188,10 +191,10 @@ of_rounds() {
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-# backends: with an LLVM backend, configuration $c built by it too, and
-# its step timed against the C backend's in rounds of their own (each
-# round both, alternately first), beside PyTorch's step of the rounds
-# above
+# backends: with an LLVM backend, configuration $c built by the backend
+# that is not the default too, and the two programs' steps timed in rounds
+# of their own (each round both, alternately first), beside PyTorch's step
+# of the rounds above
 backend_step() {
 	o=$work/$c.$1-step.$2.json
 	echo "bench $c, round $2/$rounds: the $1 backend's program" >&2
@@ -201,21 +204,28 @@ backend_step() {
 	cat "$o" >> "$results"
 }
 backends() {
-	binl=$work/darts-$c-llvm
-	echo "bench $c: nasc build --backend=llvm darts.nas $defs" >&2
+	other=llvm
+	[ "$default_backend" = llvm ] && other=c
+	bino=$work/darts-$c-$other
+	echo "bench $c: nasc build --backend=$other darts.nas $defs" >&2
 	t0=$(now)
 	# shellcheck disable=SC2086 # defs is a list of words
-	"$NASC" build --backend=llvm "$spec" $defs -o "$binl" > "$work/$c.build-llvm.log" 2>&1 ||
-		{ cat "$work/$c.build-llvm.log" >&2; die "$c: nasc build --backend=llvm failed"; }
-	build_llvm=$(since "$t0")
+	"$NASC" build --backend=$other "$spec" $defs -o "$bino" > "$work/$c.build-$other.log" 2>&1 ||
+		{ cat "$work/$c.build-$other.log" >&2; die "$c: nasc build --backend=$other failed"; }
+	build_o=$(since "$t0")
+	if [ $other = llvm ]; then
+		binc=$bin binl=$bino build_c=$build_s build_llvm=$build_o llvm_log=$work/$c.build-llvm.log
+	else
+		binc=$bino binl=$bin build_c=$build_o build_llvm=$build_s llvm_log=$work/$c.build.log
+	fi
 	r=1
 	while [ "$r" -le "$rounds" ]; do
 		if [ $((r % 2)) = 1 ]; then
-			backend_step c "$r" "$bin"
+			backend_step c "$r" "$binc"
 			backend_step llvm "$r" "$binl"
 		else
 			backend_step llvm "$r" "$binl"
-			backend_step c "$r" "$bin"
+			backend_step c "$r" "$binc"
 		fi
 		r=$((r + 1))
 	done
@@ -224,7 +234,7 @@ backends() {
 	rs=$(ratios "$ls" "$cs") rf=$(ratios "$lf" "$cf")
 	echo
 	echo "backends, config $c: the C backend ($build_c s to build) against the LLVM one" \
-		"($(sed -n 's/.*with LLVM \([0-9.]*\).*/\1/p' "$work/$c.build-llvm.log"), $build_llvm s to build), $rounds rounds"
+		"($(sed -n 's/.*with LLVM \([0-9.]*\).*/\1/p' "$llvm_log"), $build_llvm s to build), $rounds rounds"
 	line="{\"impl\": \"summary\", \"what\": \"backends\", \"config\": \"$c\", \"rounds\": $rounds, \"build_c_s\": $build_c, \"build_llvm_s\": $build_llvm, $(spread c_step_ms "$cs"), $(spread llvm_step_ms "$ls"), $(spread c_fwd_bwd_ms "$cf"), $(spread llvm_fwd_bwd_ms "$lf"), $(spread c_over_llvm_step "$rs")"
 	printf '%-28s %23s %23s %9s %16s\n' "median [min, max] over rounds" "LLVM backend ms" \
 		"C backend ms" "C/LLVM" "rounds' C/LLVM"
@@ -259,12 +269,12 @@ for c in $configs; do
 	esac
 	bin=$work/darts-$c
 
-	echo "bench $c: nasc build darts.nas $defs" >&2
+	echo "bench $c: nasc build darts.nas $defs (the $default_backend backend, the default)" >&2
 	t0=$(now)
 	# shellcheck disable=SC2086 # defs is a list of words
 	"$NASC" build "$spec" $defs -o "$bin" > "$work/$c.build.log" 2>&1 ||
 		{ cat "$work/$c.build.log" >&2; die "$c: nasc build failed"; }
-	build_c=$(since "$t0")
+	build_s=$(since "$t0")
 	in_rounds nasc_first torch_first
 	n=$work/$c.nasc t=$work/$c.torch
 	nfb_runs=$(of_rounds "$n" fwd_bwd_ms median) nst_runs=$(of_rounds "$n" step_ms median)
